@@ -1,0 +1,266 @@
+// Package standin builds offline stand-ins for the docker.io base images
+// minikit's recipes start from, assembled from Debian bookworm packages, into
+// an OCI image layout, and serves that layout from a loopback registry that
+// buildkitd can use as its docker.io mirror.
+//
+// The stand-ins are not the real images: they have the same names, the same
+// kind of userland (glibc or musl, compilers, interpreters) and the same
+// Env/Cmd, which is what minikit's recipes rely on. Each image says what it
+// was made from in its org.minikit.stand-in.from label.
+package standin
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Labels every stand-in carries.
+const (
+	LabelStandIn = "org.minikit.stand-in"
+	LabelFrom    = "org.minikit.stand-in.from"
+	LabelVersion = "org.minikit.stand-in.version"
+
+	// AnnotationRefName names an image in the OCI layout's index.
+	AnnotationRefName = "org.opencontainers.image.ref.name"
+)
+
+// Debian is where every stand-in's packages come from.
+const (
+	debianSuite  = "bookworm"
+	debianMirror = "http://deb.debian.org/debian"
+)
+
+// Go toolchain of the golang stand-ins, as published on the Go module proxy.
+const (
+	goVersion       = "1.26.8"
+	goToolchainMod  = "golang.org/toolchain"
+	goToolchainVers = "v0.0.1-go" + goVersion + ".linux-amd64"
+)
+
+const (
+	debianPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	goPath     = "/go/bin:/usr/local/go/bin:" + debianPath
+)
+
+// recipe says how a stand-in's own layer is made.
+type recipe int
+
+const (
+	// recipeDebootstrap: debootstrap --variant=minbase, one layer.
+	recipeDebootstrap recipe = iota + 1
+	// recipeAlias: the parent's layers unchanged, only the config differs.
+	recipeAlias
+	// recipeApt: apt-get install Packages in a chroot on the parent's rootfs.
+	recipeApt
+	// recipeGo: the Go toolchain from the module proxy at /usr/local/go.
+	recipeGo
+	// recipeDebs: Packages unpacked with dpkg-deb -x, plus a skeleton.
+	recipeDebs
+)
+
+// Spec describes one stand-in image.
+type Spec struct {
+	// Name is the docker.io repository and tag, e.g. "library/gcc:12-bookworm".
+	Name string
+	// Parent is the stand-in whose layers this one starts from ("" for a base).
+	Parent string
+	// Version is the recipe version, stored in the org.minikit.stand-in.version
+	// label. Bump it when the recipe changes so existing images are rebuilt.
+	Version string
+	// From says what the image was made from (org.minikit.stand-in.from).
+	From string
+	// Packages are the Debian packages the recipe installs or unpacks.
+	Packages []string
+
+	Env        []string
+	Cmd        []string
+	WorkingDir string
+
+	recipe recipe
+	// alpine: applet links also at busybox's full paths, and an Alpine-like os-release.
+	alpine bool
+}
+
+// Repository returns the name without its tag ("library/gcc").
+func (s Spec) Repository() string {
+	repo, _, _ := strings.Cut(s.Name, ":")
+	return repo
+}
+
+// Tag returns the name's tag ("12-bookworm").
+func (s Spec) Tag() string {
+	_, tag, _ := strings.Cut(s.Name, ":")
+	return tag
+}
+
+// Catalog lists every stand-in, parents before the images derived from them.
+// It returns a fresh slice on each call.
+func Catalog() []Spec {
+	debianEnv := []string{"PATH=" + debianPath}
+	goEnv := []string{
+		"PATH=" + goPath,
+		"GOLANG_VERSION=" + goVersion,
+		"GOPATH=/go",
+		"GOTOOLCHAIN=local",
+	}
+	goFrom := fmt.Sprintf("Go %s at /usr/local/go from the Go module proxy zip %s@%s", goVersion, goToolchainMod, goToolchainVers)
+	return []Spec{
+		{
+			Name:    "library/debian:bookworm",
+			Version: "1",
+			From:    "debootstrap --variant=minbase bookworm " + debianMirror + " (downloaded .debs and apt lists removed)",
+			Env:     debianEnv,
+			Cmd:     []string{"bash"},
+			recipe:  recipeDebootstrap,
+		},
+		{
+			Name:    "library/ubuntu:24.04",
+			Parent:  "library/debian:bookworm",
+			Version: "1",
+			From:    "Debian stands in for Ubuntu: the layer of the library/debian:bookworm stand-in (debootstrap --variant=minbase bookworm), not Ubuntu 24.04",
+			Env:     debianEnv,
+			Cmd:     []string{"/bin/bash"},
+			recipe:  recipeAlias,
+		},
+		{
+			Name:     "library/gcc:12-bookworm",
+			Parent:   "library/debian:bookworm",
+			Version:  "1",
+			From:     "library/debian:bookworm stand-in (debootstrap bookworm minbase) + apt-get install --no-install-recommends gcc libc6-dev ca-certificates",
+			Packages: []string{"gcc", "libc6-dev", "ca-certificates"},
+			Env:      debianEnv,
+			Cmd:      []string{"bash"},
+			recipe:   recipeApt,
+		},
+		{
+			Name:       "library/golang:1.26-bookworm",
+			Parent:     "library/gcc:12-bookworm",
+			Version:    "1",
+			From:       "library/gcc:12-bookworm stand-in (debootstrap bookworm minbase + apt-get install gcc libc6-dev ca-certificates) + " + goFrom,
+			Env:        goEnv,
+			Cmd:        []string{"bash"},
+			WorkingDir: "/go",
+			recipe:     recipeGo,
+		},
+		{
+			Name:     "library/alpine:3.22",
+			Version:  "1",
+			From:     "Debian bookworm .debs unpacked with dpkg-deb -x: busybox-static 1.35 (applet links) + musl + ca-certificates bundle; not Alpine (no apk)",
+			Packages: []string{"busybox-static", "musl", "ca-certificates"},
+			Env:      debianEnv,
+			Cmd:      []string{"/bin/sh"},
+			recipe:   recipeDebs,
+			alpine:   true,
+		},
+		{
+			Name:       "library/golang:1.26-alpine3.22",
+			Parent:     "library/alpine:3.22",
+			Version:    "1",
+			From:       "library/alpine:3.22 stand-in (Debian busybox-static + musl + ca-certificates) + " + goFrom + "; no C compiler",
+			Env:        goEnv,
+			Cmd:        []string{"/bin/sh"},
+			WorkingDir: "/go",
+			recipe:     recipeGo,
+		},
+		{
+			Name:     "library/busybox:1.37",
+			Version:  "1",
+			From:     "Debian bookworm busybox-static 1.35 unpacked with dpkg-deb -x + applet links in /bin; no C library",
+			Packages: []string{"busybox-static"},
+			Env:      debianEnv,
+			Cmd:      []string{"sh"},
+			recipe:   recipeDebs,
+		},
+		{
+			Name:     "library/busybox:1.37-glibc",
+			Version:  "1",
+			From:     "Debian bookworm busybox-static 1.35 + libc6 (glibc runtime only, no libgcc_s) unpacked with dpkg-deb -x + applet links in /bin",
+			Packages: []string{"busybox-static", "libc6"},
+			Env:      debianEnv,
+			Cmd:      []string{"sh"},
+			recipe:   recipeDebs,
+		},
+		{
+			Name:     "library/rust:1.91-bookworm",
+			Parent:   "library/debian:bookworm",
+			Version:  "1",
+			From:     "library/debian:bookworm stand-in (debootstrap bookworm minbase) + apt-get install --no-install-recommends rustc gcc libc6-dev (Debian's rustc 1.63, no cargo, no rustup)",
+			Packages: []string{"rustc", "gcc", "libc6-dev"},
+			Env:      debianEnv,
+			Cmd:      []string{"bash"},
+			recipe:   recipeApt,
+		},
+		{
+			Name:     "library/python:3.11-bookworm",
+			Parent:   "library/debian:bookworm",
+			Version:  "1",
+			From:     "library/debian:bookworm stand-in (debootstrap bookworm minbase) + apt-get install --no-install-recommends python3 python-is-python3 (Debian's Python 3.11, no pip)",
+			Packages: []string{"python3", "python-is-python3"},
+			Env:      append([]string{"LANG=C.UTF-8"}, debianEnv...),
+			Cmd:      []string{"python3"},
+			recipe:   recipeApt,
+		},
+	}
+}
+
+// normalizeName accepts "gcc:12-bookworm", "library/gcc:12-bookworm" and
+// "docker.io/library/gcc:12-bookworm" and returns the catalog form.
+func normalizeName(n string) string {
+	n = strings.TrimSpace(n)
+	n = strings.TrimPrefix(n, "docker.io/")
+	n = strings.TrimPrefix(n, "index.docker.io/")
+	if n != "" && !strings.Contains(n, "/") {
+		n = "library/" + n
+	}
+	return n
+}
+
+// lookup indexes specs by name.
+func lookup(specs []Spec) map[string]Spec {
+	m := make(map[string]Spec, len(specs))
+	for _, s := range specs {
+		m[s.Name] = s
+	}
+	return m
+}
+
+// closure returns the specs named (all when names is empty) plus their
+// ancestors, in catalog order (parents first).
+func closure(specs []Spec, names []string) ([]Spec, error) {
+	byName := lookup(specs)
+	want := map[string]bool{}
+	if len(names) == 0 {
+		for _, s := range specs {
+			want[s.Name] = true
+		}
+	}
+	for _, n := range names {
+		nn := normalizeName(n)
+		s, ok := byName[nn]
+		if !ok {
+			known := make([]string, 0, len(specs))
+			for _, s := range specs {
+				known = append(known, s.Name)
+			}
+			return nil, fmt.Errorf("unknown stand-in %q (known: %s)", n, strings.Join(known, ", "))
+		}
+		for {
+			want[s.Name] = true
+			if s.Parent == "" {
+				break
+			}
+			p, ok := byName[s.Parent]
+			if !ok {
+				return nil, fmt.Errorf("stand-in %s: parent %s not in catalog", s.Name, s.Parent)
+			}
+			s = p
+		}
+	}
+	var out []Spec
+	for _, s := range specs {
+		if want[s.Name] {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}

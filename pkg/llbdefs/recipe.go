@@ -1,0 +1,197 @@
+package llbdefs
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/moby/buildkit/client/llb"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Platform is the platform every recipe is built for.
+func Platform() ocispecs.Platform {
+	return ocispecs.Platform{OS: "linux", Architecture: "amd64"}
+}
+
+// Outcome is what happens when a recipe's image runs, as the original
+// experiment recorded it: a Docker exit code, or a build failure.
+type Outcome string
+
+const (
+	Works       Outcome = "0"     // the program prints its line and exits 0
+	Fails       Outcome = "1"     // the program starts and fails
+	CannotStart Outcome = "127"   // no loader, library or shell to start it
+	BuildFails  Outcome = "build" // the image cannot be built
+)
+
+// Reproducible says whether a recipe can be built with no internet, on
+// stand-in base images assembled from Debian packages.
+type Reproducible string
+
+const (
+	Offline Reproducible = "yes"     // every base has a stand-in
+	Partial Reproducible = "partial" // would need stand-ins not provided yet
+	Online  Reproducible = "no"      // needs a package index or image that cannot be recreated offline
+)
+
+// Cmd is an image's CMD, in exec or shell form.
+type Cmd struct {
+	Args  []string
+	Shell bool // Args[0] is a command line run through /bin/sh -c
+}
+
+// Exec is an exec-form CMD: the program runs directly.
+func Exec(args ...string) Cmd { return Cmd{Args: args} }
+
+// Shell is a shell-form CMD: it needs /bin/sh in the image.
+func Shell(line string) Cmd { return Cmd{Args: []string{line}, Shell: true} }
+
+// Config is the CMD as stored in an image config.
+func (c Cmd) Config() []string {
+	if c.Shell {
+		return []string{"/bin/sh", "-c", strings.Join(c.Args, " ")}
+	}
+	return append([]string(nil), c.Args...)
+}
+
+func (c Cmd) String() string {
+	if c.Shell {
+		return strings.Join(c.Args, " ")
+	}
+	return fmt.Sprintf("%q", c.Args)
+}
+
+// A Recipe is one build/run combination of the matrix.
+type Recipe struct {
+	Name    string  // PROGRAM.BUILD[.RUN], as in the seed matrix
+	Final   Stage   // the stage exported as the image
+	Cmd     Cmd     // the image's CMD
+	Expect  Outcome // what the original experiment observed
+	StandIn Reproducible
+	Why     string // why the outcome is what it is
+	Note    string // how this differs from the original (mapped tags, stand-ins)
+	Network bool   // the program needs the network when it runs
+}
+
+// Program is the sample the recipe builds: the name up to the first dot.
+func (r Recipe) Program() string {
+	p, _, _ := strings.Cut(r.Name, ".")
+	return p
+}
+
+// ExpectBuildFailure reports whether the recipe is kept to show a build
+// that fails.
+func (r Recipe) ExpectBuildFailure() bool { return r.Expect == BuildFails }
+
+// Stages lists every stage of the recipe, each once, the stages copied
+// from before the stages that copy them; the final stage is last.
+func (r Recipe) Stages() []Stage {
+	var out []Stage
+	seen := map[string]bool{}
+	var walk func(s Stage)
+	walk = func(s Stage) {
+		for _, d := range s.deps() {
+			walk(d)
+		}
+		if k := s.key(); !seen[k] {
+			seen[k] = true
+			out = append(out, s)
+		}
+	}
+	walk(r.Final)
+	return out
+}
+
+// SingleStage reports whether the image is built where it runs.
+func (r Recipe) SingleStage() bool { return len(r.Final.deps()) == 0 }
+
+// BuildImage is the image the program is compiled (or prepared) in.
+func (r Recipe) BuildImage() string { return r.Stages()[0].from }
+
+// RunImage is the final stage's base image; "" is scratch.
+func (r Recipe) RunImage() string { return r.Final.from }
+
+// Images lists every image the recipe pulls, each once.
+func (r Recipe) Images() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, s := range r.Stages() {
+		if s.from != "" && !seen[s.from] {
+			seen[s.from] = true
+			out = append(out, s.from)
+		}
+	}
+	return out
+}
+
+// State compiles the recipe's final stage to LLB.
+func (r Recipe) State(src Sources) llb.State { return r.Final.State(src) }
+
+// Definition marshals the recipe for linux/amd64.
+func (r Recipe) Definition(ctx context.Context, src Sources) (*llb.Definition, error) {
+	def, err := r.State(src).Marshal(ctx, llb.Platform(Platform()))
+	if err != nil {
+		return nil, fmt.Errorf("marshal %s: %w", r.Name, err)
+	}
+	return def, nil
+}
+
+// defaultPath is the PATH a Dockerfile gives an image that sets none.
+const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// ImageConfig is the final image's config: the run image's config (the
+// zero value for scratch) with what the final stage sets (ENV, WORKDIR)
+// and the recipe's CMD, as a Dockerfile would produce it.
+func (r Recipe) ImageConfig(base ocispecs.Image) ocispecs.Image {
+	img := base
+	img.Platform = Platform()
+	cfg := img.Config
+	cfg.Env = append([]string(nil), base.Config.Env...)
+	if len(cfg.Env) == 0 {
+		cfg.Env = []string{defaultPath}
+	}
+	for _, st := range r.Final.steps {
+		switch st.kind {
+		case stepEnv:
+			cfg.Env = setEnv(cfg.Env, st.args[0], st.args[1])
+		case stepWorkdir:
+			cfg.WorkingDir = st.args[0]
+		}
+	}
+	cfg.Cmd = r.Cmd.Config()
+	if base.Config.Labels != nil {
+		cfg.Labels = make(map[string]string, len(base.Config.Labels))
+		for k, v := range base.Config.Labels {
+			cfg.Labels[k] = v
+		}
+	}
+	img.Config = cfg
+	return img
+}
+
+func setEnv(env []string, key, value string) []string {
+	for i, kv := range env {
+		if k, _, _ := strings.Cut(kv, "="); k == key {
+			env[i] = key + "=" + value
+			return env
+		}
+	}
+	return append(env, key+"="+value)
+}
+
+// key identifies a stage by its content, for de-duplication.
+func (s Stage) key() string {
+	var b strings.Builder
+	b.WriteString(s.from)
+	for _, st := range s.steps {
+		fmt.Fprintf(&b, "\x00%d", st.kind)
+		if st.from != nil {
+			b.WriteString("\x00(" + st.from.key() + ")")
+		}
+		for _, a := range st.args {
+			b.WriteString("\x00" + a)
+		}
+	}
+	return b.String()
+}

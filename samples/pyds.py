@@ -1,0 +1,6 @@
+#!/usr/bin/env python
+import matplotlib
+import numpy
+import pandas
+
+print("Hello, data science!")
