@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/minikit/minikit/pkg/llbdefs"
+)
+
+// listRow is one recipe as `minikit list --json` prints it.
+type listRow struct {
+	Name       string `json:"name"`
+	Program    string `json:"program"`
+	BuildImage string `json:"build_image"`
+	RunImage   string `json:"run_image"`
+	Cmd        string `json:"cmd"`
+	Expect     string `json:"expect"`
+	StandIn    string `json:"stand_in"`
+	Why        string `json:"why,omitempty"`
+	Note       string `json:"note,omitempty"`
+}
+
+func (a app) list(ctx context.Context, args []string) error {
+	fs := a.flags("list", "[--json] [NAME|GLOB...]")
+	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	recipes := llbdefs.Catalog()
+	if fs.NArg() > 0 {
+		var err error
+		if recipes, err = llbdefs.Select(recipes, fs.Args()...); err != nil {
+			return usageError{err}
+		}
+	}
+	rows := make([]listRow, 0, len(recipes))
+	for _, r := range recipes {
+		rows = append(rows, listRow{
+			Name:       r.Name,
+			Program:    r.Program(),
+			BuildImage: llbdefs.ShortRef(r.BuildImage()),
+			RunImage:   runImage(r),
+			Cmd:        r.Cmd.String(),
+			Expect:     string(r.Expect),
+			StandIn:    string(r.StandIn),
+			Why:        r.Why,
+			Note:       r.Note,
+		})
+	}
+	if *asJSON {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tPROGRAM\tBUILD IMAGE\tRUN IMAGE\tEXPECT\tSTAND-IN")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Program, r.BuildImage, r.RunImage, r.Expect, r.StandIn)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "%d recipes\n", len(rows))
+	return nil
+}
+
+// runImage names the final stage's base: "(same)" for single-stage images.
+func runImage(r llbdefs.Recipe) string {
+	switch {
+	case r.SingleStage():
+		return "(same)"
+	case r.RunImage() == "":
+		return "scratch"
+	}
+	return llbdefs.ShortRef(r.RunImage())
+}

@@ -1,0 +1,129 @@
+// Command minikit builds, measures and checks a matrix of minimal container
+// images with BuildKit. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit codes, for scripts.
+const (
+	exitOK         = 0 // everything as expected
+	exitUnexpected = 1 // a recipe built or ran differently from what was expected
+	exitUsage      = 2 // bad command line: unknown command, flag or recipe name
+	exitEnv        = 3 // the environment failed: daemon unreachable, I/O error
+)
+
+const usage = `minikit builds the minimal-image matrix with BuildKit: every build/run
+combination is an LLB graph written in Go, solved in parallel.
+
+Usage:
+  minikit list [--json] [NAME|GLOB...]     the recipe catalog (51 seed rows)
+  minikit solve --all | NAME|GLOB...       build recipes, report each result
+  minikit daemon status|start|stop         the private buildkitd minikit runs
+  minikit standins build|serve|list        offline stand-in base images
+
+Run 'minikit COMMAND --help' for a command's flags.
+
+Exit codes: 0 as expected; 1 a recipe failed (or succeeded) unexpectedly;
+2 bad command line; 3 environment error (daemon, registry, files).
+`
+
+// usageError marks errors caused by the command line (exit 2).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+// unexpectedError marks a run whose recipes did not do what was expected
+// (exit 1); the details were already printed.
+type unexpectedError struct{ n int }
+
+func (e unexpectedError) Error() string {
+	return fmt.Sprintf("%d recipe(s) did not end as expected", e.n)
+}
+
+// app carries what every command writes to.
+type app struct {
+	stdout, stderr io.Writer
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := app{stdout: os.Stdout, stderr: os.Stderr}.run(ctx, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+func (a app) run(ctx context.Context, args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(a.stderr, usage)
+		return exitUsage
+	}
+	commands := map[string]func(context.Context, []string) error{
+		"list":     a.list,
+		"solve":    a.solve,
+		"daemon":   a.daemon,
+		"standins": a.standins,
+	}
+	name, rest := args[0], args[1:]
+	switch name {
+	case "-h", "--help", "help":
+		fmt.Fprint(a.stdout, usage)
+		return exitOK
+	}
+	cmd, ok := commands[name]
+	if !ok {
+		fmt.Fprintf(a.stderr, "minikit: unknown command %q\n\n%s", name, usage)
+		return exitUsage
+	}
+	err := cmd(ctx, rest)
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	}
+	fmt.Fprintf(a.stderr, "minikit %s: %v\n", name, err)
+	var ue usageError
+	var unexp unexpectedError
+	switch {
+	case errors.As(err, &ue):
+		return exitUsage
+	case errors.As(err, &unexp):
+		return exitUnexpected
+	}
+	return exitEnv
+}
+
+// flags returns a flag set that reports its errors as usage errors and
+// prints its help on stdout.
+func (a app) flags(name, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet("minikit "+name, flag.ContinueOnError)
+	fs.SetOutput(a.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(a.stderr, "Usage: minikit %s %s\n\nFlags:\n", name, synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses flags, turning errors into usage errors.
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	return nil
+}

@@ -1,0 +1,514 @@
+package standin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/match"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/sys/unix"
+)
+
+// Option configures Build.
+type Option func(*options)
+
+type options struct {
+	only     []string
+	progress io.Writer
+	workDir  string
+}
+
+// Only restricts Build to the named stand-ins (and the parents they need).
+// Names may omit "library/" and "docker.io/".
+func Only(names ...string) Option {
+	return func(o *options) { o.only = append(o.only, names...) }
+}
+
+// Progress sets where Build prints one line per step (nil: nowhere).
+func Progress(w io.Writer) Option {
+	return func(o *options) { o.progress = w }
+}
+
+// WorkDir sets Build's work and cache directory: the debootstrap and apt
+// .deb caches, the unpacked parent rootfs, logs and scratch space. It
+// defaults to layoutDir + ".work".
+func WorkDir(dir string) Option {
+	return func(o *options) { o.workDir = dir }
+}
+
+// Built reports one stand-in after Build.
+type Built struct {
+	Name    string
+	Digest  v1.Hash       // manifest digest in the layout
+	Size    int64         // compressed bytes: config plus all layers
+	Layers  int           // number of layers
+	Rebuilt bool          // false: it was already in the layout and up to date
+	Elapsed time.Duration // time spent building it (0 when up to date)
+}
+
+// builder holds the state of one Build call.
+type builder struct {
+	lp       layout.Path
+	work     string
+	tmp      string
+	prog     *progress
+	run      *runner
+	specs    map[string]Spec
+	images   map[string]v1.Image // stand-ins done so far, read back from the layout
+	rootfs   map[string]string   // name -> unpacked rootfs directory
+	goLayer  v1.Layer
+	debCache map[string]string // package -> cached .deb path
+}
+
+// Build builds every missing or outdated stand-in (all of Catalog, or those
+// chosen with Only) into the OCI image layout at layoutDir, creating it if
+// needed. An image in the layout whose version label matches its recipe
+// and whose parent's layers are its first layers is left alone. It needs
+// root (chroot, mounts, dpkg-deb), apt-get and network access to Debian's
+// archive and the Go module proxy for the images it actually builds.
+func Build(ctx context.Context, layoutDir string, opts ...Option) ([]Built, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if layoutDir == "" {
+		return nil, errors.New("build stand-ins: no layout directory")
+	}
+	catalog := Catalog()
+	todo, err := closure(catalog, o.only)
+	if err != nil {
+		return nil, fmt.Errorf("build stand-ins: %w", err)
+	}
+	layoutDir, err = filepath.Abs(layoutDir)
+	if err != nil {
+		return nil, fmt.Errorf("build stand-ins: %w", err)
+	}
+	if o.workDir == "" {
+		o.workDir = layoutDir + ".work"
+	}
+	work, err := filepath.Abs(o.workDir)
+	if err != nil {
+		return nil, fmt.Errorf("build stand-ins: %w", err)
+	}
+	for _, d := range []string{layoutDir, work, filepath.Join(work, "logs")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("build stand-ins: %w", err)
+		}
+	}
+	unlock, err := lockDir(work)
+	if err != nil {
+		return nil, fmt.Errorf("build stand-ins: %w", err)
+	}
+	defer unlock()
+
+	lp, err := openLayout(layoutDir)
+	if err != nil {
+		return nil, fmt.Errorf("build stand-ins: %w", err)
+	}
+	existing, err := layoutImages(lp)
+	if err != nil {
+		return nil, fmt.Errorf("build stand-ins: %w", err)
+	}
+	tmp := filepath.Join(work, "tmp")
+	if err := os.RemoveAll(tmp); err != nil {
+		return nil, fmt.Errorf("build stand-ins: clear scratch space: %w", err)
+	}
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return nil, fmt.Errorf("build stand-ins: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+
+	b := &builder{
+		lp:       lp,
+		work:     work,
+		tmp:      tmp,
+		prog:     newProgress(o.progress),
+		run:      &runner{logPath: filepath.Join(work, "logs", "build.log")},
+		specs:    lookup(catalog),
+		images:   map[string]v1.Image{},
+		rootfs:   map[string]string{},
+		debCache: map[string]string{},
+	}
+	var out []Built
+	replaced := false
+	for _, spec := range todo {
+		if err := ctx.Err(); err != nil {
+			return out, fmt.Errorf("build stand-ins: %w", err)
+		}
+		var parent v1.Image
+		if spec.Parent != "" {
+			parent = b.images[spec.Parent]
+		}
+		if img, ok := existing[spec.Name]; ok && upToDate(img, spec, parent) {
+			b.images[spec.Name] = img
+			r, err := report(spec.Name, img, false, 0)
+			if err != nil {
+				return out, fmt.Errorf("build stand-in %s: %w", spec.Name, err)
+			}
+			b.prog.printf("%s: up to date (version %s)", spec.Name, spec.Version)
+			out = append(out, r)
+			continue
+		}
+		t0 := time.Now()
+		var img v1.Image
+		err := b.prog.step(ctx, "build "+spec.Name, func(ctx context.Context) error {
+			var err error
+			img, err = b.build(ctx, spec, parent)
+			if err != nil {
+				return err
+			}
+			img, err = b.store(ctx, spec, img)
+			return err
+		})
+		if err != nil {
+			return out, fmt.Errorf("build stand-in %s: %w", spec.Name, err)
+		}
+		if _, had := existing[spec.Name]; had {
+			replaced = true
+		}
+		b.images[spec.Name] = img
+		r, err := report(spec.Name, img, true, time.Since(t0))
+		if err != nil {
+			return out, fmt.Errorf("build stand-in %s: %w", spec.Name, err)
+		}
+		out = append(out, r)
+	}
+	if replaced {
+		n, err := collectGarbage(lp)
+		if err != nil {
+			return out, fmt.Errorf("build stand-ins: remove unused blobs: %w", err)
+		}
+		b.prog.printf("removed %d unused blobs from the layout", n)
+	}
+	b.pruneRootfs()
+	b.prog.printf("stand-ins ready in %s", layoutDir)
+	return out, nil
+}
+
+// lockDir takes an exclusive lock on dir/.lock so two builds never share a
+// work directory and layout.
+func lockDir(dir string) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lock work directory: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock work directory %s (another build running?): %w", dir, err)
+	}
+	return func() {
+		_ = unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		f.Close()
+	}, nil
+}
+
+// openLayout opens the layout at dir, creating an empty one if needed.
+func openLayout(dir string) (layout.Path, error) {
+	if lp, err := layout.FromPath(dir); err == nil {
+		return lp, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("open layout %s: %w", dir, err)
+	}
+	lp, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		return "", fmt.Errorf("create layout %s: %w", dir, err)
+	}
+	return lp, nil
+}
+
+// layoutImages returns the layout's images by their ref.name annotation.
+func layoutImages(lp layout.Path) (map[string]v1.Image, error) {
+	idx, err := lp.ImageIndex()
+	if err != nil {
+		return nil, fmt.Errorf("read layout index: %w", err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, fmt.Errorf("read layout index: %w", err)
+	}
+	out := map[string]v1.Image{}
+	for _, d := range im.Manifests {
+		n := d.Annotations[AnnotationRefName]
+		if n == "" || !d.MediaType.IsImage() {
+			continue
+		}
+		img, err := lp.Image(d.Digest)
+		if err != nil {
+			return nil, fmt.Errorf("read layout image %s: %w", n, err)
+		}
+		out[n] = img
+	}
+	return out, nil
+}
+
+// upToDate says whether img was built by spec's recipe version on top of
+// parent's current layers.
+func upToDate(img v1.Image, spec Spec, parent v1.Image) bool {
+	cf, err := img.ConfigFile()
+	if err != nil || cf.Config.Labels[LabelVersion] != spec.Version || cf.Config.Labels[LabelStandIn] != "true" {
+		return false
+	}
+	if spec.Parent == "" {
+		return true
+	}
+	if parent == nil {
+		return false
+	}
+	pm, err := parent.Manifest()
+	if err != nil {
+		return false
+	}
+	m, err := img.Manifest()
+	if err != nil || len(m.Layers) < len(pm.Layers) {
+		return false
+	}
+	for i, l := range pm.Layers {
+		if m.Layers[i].Digest != l.Digest {
+			return false
+		}
+	}
+	return true
+}
+
+func report(name string, img v1.Image, rebuilt bool, elapsed time.Duration) (Built, error) {
+	d, err := img.Digest()
+	if err != nil {
+		return Built{}, err
+	}
+	m, err := img.Manifest()
+	if err != nil {
+		return Built{}, err
+	}
+	size := m.Config.Size
+	for _, l := range m.Layers {
+		size += l.Size
+	}
+	return Built{Name: name, Digest: d, Size: size, Layers: len(m.Layers), Rebuilt: rebuilt, Elapsed: elapsed}, nil
+}
+
+// store writes img into the layout under spec.Name, replacing any older
+// image of that name, and returns the image as read back from the layout
+// (so images derived from it share its blobs).
+func (b *builder) store(_ context.Context, spec Spec, img v1.Image) (v1.Image, error) {
+	byName := match.Annotation(AnnotationRefName, spec.Name)
+	if err := b.lp.ReplaceImage(img, byName, layout.WithAnnotations(map[string]string{AnnotationRefName: spec.Name})); err != nil {
+		return nil, fmt.Errorf("write to layout: %w", err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		return nil, fmt.Errorf("write to layout: %w", err)
+	}
+	stored, err := b.lp.Image(d)
+	if err != nil {
+		return nil, fmt.Errorf("read back from layout: %w", err)
+	}
+	return stored, nil
+}
+
+// build runs spec's recipe on top of parent (nil for base images).
+func (b *builder) build(ctx context.Context, spec Spec, parent v1.Image) (v1.Image, error) {
+	if spec.Parent != "" && parent == nil {
+		return nil, fmt.Errorf("parent %s not built", spec.Parent)
+	}
+	switch spec.recipe {
+	case recipeDebootstrap:
+		return b.buildDebootstrap(ctx, spec)
+	case recipeAlias:
+		return configure(parent, nil, spec, "")
+	case recipeApt:
+		return b.buildApt(ctx, spec, parent)
+	case recipeGo:
+		return b.buildGo(ctx, spec, parent)
+	case recipeDebs:
+		return b.buildDebs(ctx, spec)
+	default:
+		return nil, fmt.Errorf("unknown recipe %d", spec.recipe)
+	}
+}
+
+// newBase is the empty OCI image every base stand-in starts from.
+func newBase() v1.Image {
+	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
+	return mutate.ConfigMediaType(img, types.OCIConfigJSON)
+}
+
+// configure appends layer (if any) to base and sets spec's config.
+func configure(base v1.Image, layer v1.Layer, spec Spec, createdBy string) (v1.Image, error) {
+	if base == nil {
+		base = newBase()
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	img := base
+	if layer != nil {
+		var err error
+		img, err = mutate.Append(base, mutate.Addendum{
+			Layer: layer,
+			History: v1.History{
+				Created:   v1.Time{Time: now},
+				CreatedBy: createdBy,
+				Comment:   "minikit stand-in " + spec.Name,
+			},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("append layer: %w", err)
+		}
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	cf = cf.DeepCopy()
+	cf.Architecture = "amd64"
+	cf.OS = "linux"
+	cf.Variant = ""
+	cf.Created = v1.Time{Time: now}
+	cf.Author = "minikit stand-in"
+	cf.Config.Env = append([]string(nil), spec.Env...)
+	cf.Config.Cmd = append([]string(nil), spec.Cmd...)
+	cf.Config.Entrypoint = nil
+	cf.Config.WorkingDir = spec.WorkingDir
+	cf.Config.Labels = map[string]string{
+		LabelStandIn: "true",
+		LabelFrom:    spec.From,
+		LabelVersion: spec.Version,
+	}
+	if layer == nil {
+		cf.History = append(cf.History, v1.History{
+			Created:    v1.Time{Time: now},
+			CreatedBy:  fmt.Sprintf("CMD %q (minikit stand-in %s)", spec.Cmd, spec.Name),
+			EmptyLayer: true,
+		})
+	}
+	out, err := mutate.ConfigFile(img, cf)
+	if err != nil {
+		return nil, fmt.Errorf("set config: %w", err)
+	}
+	return out, nil
+}
+
+// layerFromTree turns dir into a gzipped layer file under the scratch
+// space and returns it as an OCI layer.
+func (b *builder) layerFromTree(ctx context.Context, what, dir string, o treeOptions) (v1.Layer, error) {
+	var layer v1.Layer
+	err := b.prog.step(ctx, what+": write layer", func(ctx context.Context) error {
+		f, err := os.CreateTemp(b.tmp, "layer-*.tar.gz")
+		if err != nil {
+			return fmt.Errorf("layer file: %w", err)
+		}
+		f.Close()
+		w, err := newLayerWriter(f.Name())
+		if err != nil {
+			return err
+		}
+		if err := writeTree(w, dir, o); err != nil {
+			w.abort()
+			return err
+		}
+		if err := w.Close(); err != nil {
+			return err
+		}
+		layer, err = layerFile(f.Name())
+		return err
+	})
+	return layer, err
+}
+
+func layerFile(file string) (v1.Layer, error) {
+	l, err := tarball.LayerFromFile(file, tarball.WithMediaType(types.OCILayer))
+	if err != nil {
+		return nil, fmt.Errorf("layer from %s: %w", file, err)
+	}
+	// Compute the digests now, while the file is certainly there.
+	if _, err := l.Digest(); err != nil {
+		return nil, fmt.Errorf("layer digest: %w", err)
+	}
+	if _, err := l.DiffID(); err != nil {
+		return nil, fmt.Errorf("layer diff id: %w", err)
+	}
+	return l, nil
+}
+
+// collectGarbage removes the layout's blobs no image refers to any more.
+func collectGarbage(lp layout.Path) (int, error) {
+	idx, err := lp.ImageIndex()
+	if err != nil {
+		return 0, err
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return 0, err
+	}
+	for _, d := range im.Manifests {
+		if !d.MediaType.IsImage() {
+			return 0, nil // an index we did not write lives here: remove nothing
+		}
+	}
+	keep := map[string]bool{}
+	for _, d := range im.Manifests {
+		keep[d.Digest.Hex] = true
+		img, err := lp.Image(d.Digest)
+		if err != nil {
+			return 0, err
+		}
+		m, err := img.Manifest()
+		if err != nil {
+			return 0, err
+		}
+		keep[m.Config.Digest.Hex] = true
+		for _, l := range m.Layers {
+			keep[l.Digest.Hex] = true
+		}
+	}
+	dir := filepath.Join(string(lp), "blobs", "sha256")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, e := range ents {
+		if keep[e.Name()] || e.IsDir() {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// pruneRootfs removes unpacked rootfs directories that no current image
+// uses. It only runs when the debian stand-in (the one chroot parent) is
+// known in this build, so it never removes one that is still current.
+func (b *builder) pruneRootfs() {
+	dir := filepath.Join(b.work, "rootfs")
+	keep := map[string]bool{}
+	for _, p := range b.rootfs {
+		keep[filepath.Base(p)] = true
+	}
+	if len(keep) == 0 {
+		return
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		name := strings.TrimSuffix(e.Name(), ".ok")
+		if !keep[name] {
+			_ = os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
+	}
+}
