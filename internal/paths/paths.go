@@ -43,3 +43,6 @@ func (h Home) Registry() string { return filepath.Join(string(h), "registry") }
 
 // Bin holds binaries minikit builds for itself (buildkitd from the pinned module).
 func (h Home) Bin() string { return filepath.Join(string(h), "bin") }
+
+// Samples is where the sample programs built into minikit are written.
+func (h Home) Samples() string { return filepath.Join(string(h), "samples") }

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/minikit/minikit/internal/connect"
+	"github.com/minikit/minikit/internal/paths"
+	"github.com/minikit/minikit/internal/standin"
+)
+
+const standinsUsage = `build|serve|list [flags]
+
+  build   assemble the stand-in base images from Debian packages (incremental)
+  serve   serve them as a registry on loopback (the private daemon runs this)
+  list    the stand-ins and what each is made from`
+
+func (a app) standins(ctx context.Context, args []string) error {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		fs := a.flags("standins", standinsUsage)
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		fs.Usage()
+		return usagef("want one of build, serve, list")
+	}
+	home, err := paths.Default()
+	if err != nil {
+		return err
+	}
+	verb, rest := args[0], args[1:]
+	switch verb {
+	case "build":
+		fs := a.flags("standins build", "[--only NAME,...]")
+		only := fs.String("only", "", "comma-separated stand-ins to build (with their parents), e.g. alpine:3.22,golang:1.26-bookworm")
+		if err := parse(fs, rest); err != nil {
+			return err
+		}
+		var opts []standin.Option
+		if *only != "" {
+			opts = append(opts, standin.Only(strings.Split(*only, ",")...))
+		}
+		opts = append(opts, standin.Progress(a.stderr))
+		start := time.Now()
+		built, err := standin.Build(ctx, home.StandIns(), opts...)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "STAND-IN\tLAYERS\tCOMPRESSED\tBUILT")
+		for _, b := range built {
+			when := "up to date"
+			if b.Rebuilt {
+				when = b.Elapsed.Round(100 * time.Millisecond).String()
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", b.Name, b.Layers, humanBytes(b.Size), when)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "%d stand-ins in %s (%s)\n", len(built), home.StandIns(), time.Since(start).Round(100*time.Millisecond))
+		return nil
+	case "serve":
+		fs := a.flags("standins serve", "[--listen ADDR] [--dir LAYOUT]")
+		listen := fs.String("listen", connect.DefaultRegistry, "loopback address to listen on")
+		dir := fs.String("dir", home.StandIns(), "OCI layout holding the stand-ins")
+		if err := parse(fs, rest); err != nil {
+			return err
+		}
+		return standin.Serve(ctx, *dir, home.Registry(), *listen, a.stderr)
+	case "list":
+		fs := a.flags("standins list", "")
+		if err := parse(fs, rest); err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "STAND-IN (docker.io)\tMADE FROM")
+		for _, s := range standin.Catalog() {
+			fmt.Fprintf(tw, "%s\t%s\n", s.Name, s.From)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "built: %v (%s)\n", connect.HaveStandIns(home), home.StandIns())
+		return nil
+	}
+	return usagef("unknown standins command %q: want build, serve or list", verb)
+}
+
+// humanBytes prints a byte count in SI units (kB, MB, GB), as image
+// registries do.
+func humanBytes(n int64) string {
+	const unit = 1000
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
+}

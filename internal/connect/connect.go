@@ -1,0 +1,145 @@
+// Package connect finds the buildkitd minikit talks to: an address given
+// on the command line or in BUILDKIT_HOST, or else minikit's private
+// daemon, started on demand with the stand-in registry as its docker.io
+// mirror when stand-ins have been built.
+package connect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/moby/buildkit/client"
+	_ "github.com/moby/buildkit/client/connhelper/dockercontainer" // docker-container://
+	_ "github.com/moby/buildkit/client/connhelper/kubepod"         // kube-pod://
+	_ "github.com/moby/buildkit/client/connhelper/nerdctlcontainer"
+	_ "github.com/moby/buildkit/client/connhelper/podmancontainer"
+	_ "github.com/moby/buildkit/client/connhelper/ssh"
+
+	"github.com/minikit/minikit/internal/daemon"
+	"github.com/minikit/minikit/internal/paths"
+	"github.com/minikit/minikit/internal/standin"
+)
+
+// DefaultRegistry is where the stand-in registry listens, unless
+// MINIKIT_REGISTRY says otherwise.
+const DefaultRegistry = "127.0.0.1:5000"
+
+// Options says how to reach buildkitd.
+type Options struct {
+	// Addr is an explicit daemon address (unix://, tcp://,
+	// docker-container://, ...). Empty: BUILDKIT_HOST, else the private
+	// daemon.
+	Addr string
+	// Home is minikit's state directory (the private daemon, stand-ins).
+	Home paths.Home
+	// Self is the minikit executable, run as the stand-in registry
+	// ("minikit standins serve"). Empty: the current executable.
+	Self string
+	// Registry is the stand-in registry's loopback address; empty means
+	// MINIKIT_REGISTRY, else DefaultRegistry.
+	Registry string
+	// Log receives one-line progress messages.
+	Log io.Writer
+	// Timeout bounds the first answer of an explicit daemon (default 20 s).
+	Timeout time.Duration
+}
+
+// Conn is a connected BuildKit client.
+type Conn struct {
+	*client.Client
+	Addr string
+	// Private is true for minikit's own daemon.
+	Private bool
+	// StandIns is true when docker.io images come from the stand-in
+	// registry: results are stand-in results.
+	StandIns bool
+}
+
+// ErrUnreachable wraps every failure to reach a daemon.
+var ErrUnreachable = errors.New("buildkitd unreachable")
+
+// Open connects to buildkitd and checks that it answers.
+func Open(ctx context.Context, o Options) (*Conn, error) {
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 20 * time.Second
+	}
+	addr := o.Addr
+	if addr == "" {
+		addr = os.Getenv("BUILDKIT_HOST")
+	}
+	conn := &Conn{Addr: addr}
+	if addr == "" {
+		var err error
+		if conn.Addr, conn.StandIns, err = private(ctx, o); err != nil {
+			return nil, err
+		}
+		conn.Private = true
+	}
+	c, err := client.New(ctx, conn.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrUnreachable, conn.Addr, err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	if _, err := c.ListWorkers(pctx); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("%w: %s does not answer: %w", ErrUnreachable, conn.Addr, err)
+	}
+	conn.Client = c
+	return conn, nil
+}
+
+// private ensures minikit's own daemon runs, with the stand-in registry
+// as docker.io mirror when stand-ins exist.
+func private(ctx context.Context, o Options) (addr string, standIns bool, err error) {
+	if o.Home == "" {
+		if o.Home, err = paths.Default(); err != nil {
+			return "", false, err
+		}
+	}
+	cfg := daemon.Config{Home: o.Home, Log: o.Log}
+	if HaveStandIns(o.Home) {
+		reg := o.Registry
+		if reg == "" {
+			reg = os.Getenv("MINIKIT_REGISTRY")
+		}
+		if reg == "" {
+			reg = DefaultRegistry
+		}
+		self := o.Self
+		if self == "" {
+			if self, err = os.Executable(); err != nil {
+				return "", false, fmt.Errorf("locate minikit to run the stand-in registry: %w", err)
+			}
+		}
+		cfg.Mirror = reg
+		cfg.Registry = &daemon.Process{
+			Name: "stand-in registry",
+			Args: []string{self, "standins", "serve", "--listen", reg, "--dir", o.Home.StandIns()},
+			Ready: func(ctx context.Context) error {
+				return standin.Ready(ctx, reg)
+			},
+		}
+		standIns = true
+	}
+	addr, err = daemon.Ensure(ctx, cfg)
+	if err != nil {
+		return "", false, fmt.Errorf("%w: private daemon: %w", ErrUnreachable, err)
+	}
+	return addr, standIns, nil
+}
+
+// HaveStandIns reports whether stand-in images have been built in home.
+func HaveStandIns(home paths.Home) bool {
+	data, err := os.ReadFile(filepath.Join(home.StandIns(), "index.json"))
+	return err == nil && strings.Contains(string(data), "manifests")
+}

@@ -1,0 +1,146 @@
+package e2e
+
+import (
+	"archive/tar"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/minikit/minikit/pkg/llbdefs"
+)
+
+type solveRow struct {
+	Name         string `json:"name"`
+	Status       string `json:"status"`
+	Error        string `json:"error"`
+	FailedVertex string `json:"failed_vertex"`
+	ImageDigest  string `json:"image_digest"`
+	StandIn      bool   `json:"stand_in"`
+	Outputs      []string
+	Expect       string `json:"expect"`
+	Skipped      string `json:"skipped"`
+}
+
+type solveDoc struct {
+	Daemon   string     `json:"daemon"`
+	StandIns bool       `json:"stand_ins"`
+	Recipes  []solveRow `json:"recipes"`
+	Summary  struct {
+		OK, ExpectedFailures, Unexpected, Skipped int
+	} `json:"summary"`
+}
+
+// TestSolveAllOnStandIns is the README's main command: every
+// stand-in-reproducible row builds in parallel on the private daemon, the
+// expected build failure fails with the missing-path error without
+// affecting the others, and the rest are reported as skipped.
+func TestSolveAllOnStandIns(t *testing.T) {
+	requireBuildEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	out := t.TempDir()
+	code, stdout, stderr := minikit(t, ctx, "solve", "--all", "--format", "json", "--progress", "plain",
+		"--output", "image", "--output", "oci="+out)
+	t.Logf("stderr (last 3000 bytes):\n%s", tail(stderr, 3000))
+	if code != 0 {
+		t.Fatalf("solve --all exited %d\n%s", code, stdout)
+	}
+	var doc solveDoc
+	if err := json.Unmarshal(stdout, &doc); err != nil {
+		t.Fatalf("solve --format json: %v\n%s", err, stdout)
+	}
+	if !doc.StandIns {
+		t.Error("the private daemon did not use the stand-ins")
+	}
+	cat := llbdefs.Catalog()
+	if len(doc.Recipes) != len(cat) {
+		t.Fatalf("%d rows, want %d", len(doc.Recipes), len(cat))
+	}
+	built := 0
+	for _, row := range doc.Recipes {
+		r, ok := llbdefs.Lookup(cat, row.Name)
+		if !ok {
+			t.Errorf("unknown row %s", row.Name)
+			continue
+		}
+		switch {
+		case r.StandIn != llbdefs.Offline:
+			if row.Skipped == "" || row.Status != "" {
+				t.Errorf("%s: not reproducible offline, want skipped; got %+v", r.Name, row)
+			}
+		case r.ExpectBuildFailure():
+			if row.Status != "expected-failure" || !strings.Contains(row.Error, "not found") || !strings.Contains(row.FailedVertex, "COPY") {
+				t.Errorf("%s: want a failed COPY (not found); got %+v", r.Name, row)
+			}
+			if _, err := os.Stat(filepath.Join(out, r.Name+".oci.tar")); !os.IsNotExist(err) {
+				t.Errorf("%s: a tarball was written for a failed build (%v)", r.Name, err)
+			}
+		default:
+			built++
+			if row.Status != "ok" || !strings.HasPrefix(row.ImageDigest, "sha256:") || !row.StandIn {
+				t.Errorf("%s: want ok with a digest, on stand-ins; got %+v", r.Name, row)
+				continue
+			}
+			checkOCITarball(t, filepath.Join(out, r.Name+".oci.tar"), row.ImageDigest)
+		}
+	}
+	if built < 25 {
+		t.Errorf("only %d stand-in rows built", built)
+	}
+	if doc.Summary.Unexpected != 0 || doc.Summary.ExpectedFailures != 1 || doc.Summary.OK != built {
+		t.Errorf("summary %+v, built %d", doc.Summary, built)
+	}
+	leftovers, _ := filepath.Glob(filepath.Join(out, ".*"))
+	if len(leftovers) > 0 {
+		t.Errorf("temporary files left in the output directory: %v", leftovers)
+	}
+}
+
+// checkOCITarball checks that a tarball is an OCI layout whose index
+// names the manifest digest minikit reported.
+func checkOCITarball(t *testing.T, path, digest string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	var layout, index bool
+	blob := "blobs/sha256/" + strings.TrimPrefix(digest, "sha256:")
+	var hasManifest bool
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Errorf("%s: %v", path, err)
+			return
+		}
+		switch h.Name {
+		case "oci-layout":
+			layout = true
+		case "index.json":
+			index = true
+		case blob:
+			hasManifest = true
+		}
+	}
+	if !layout || !index || !hasManifest {
+		t.Errorf("%s: oci-layout %v, index.json %v, manifest %s %v", path, layout, index, digest, hasManifest)
+	}
+}
+
+func tail(b []byte, n int) string {
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
+}
