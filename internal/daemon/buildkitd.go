@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"debug/buildinfo"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -191,14 +192,23 @@ func exeDir() string {
 }
 
 // LibraryVersion returns the github.com/moby/buildkit version this program
-// was built with: the version of buildkitd minikit wants.
-func LibraryVersion() (string, error) {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "", errors.New("no build information in this binary")
+// was built with: the version of buildkitd minikit wants. It comes from the
+// build information of the binary; test binaries carry none about their
+// dependencies, so there (and only when that is missing) it asks
+// `go list -m` in the working directory's module.
+func LibraryVersion(ctx context.Context) (string, error) {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if v := moduleVersion(bi, buildkitModule); v != "" {
+			return v, nil
+		}
 	}
-	if v := moduleVersion(bi, buildkitModule); v != "" {
-		return v, nil
+	if goBin, err := exec.LookPath("go"); err == nil {
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, goBin, "list", "-m", "-f", "{{if .Replace}}{{.Replace.Version}}{{else}}{{.Version}}{{end}}", buildkitModule).Output()
+		if v := strings.TrimSpace(string(out)); err == nil && strings.HasPrefix(v, "v") {
+			return v, nil
+		}
 	}
 	return "", fmt.Errorf("this binary does not record which %s it was built with", buildkitModule)
 }
@@ -270,8 +280,14 @@ func binaryVersion(ctx context.Context, path string) (string, error) {
 	return unknownVersion, nil
 }
 
-// installBuildkitd builds buildkitd at version from the Go module proxy into
-// binDir with `go install`.
+// installBuildkitd builds buildkitd at version into binDir/buildkitd.
+//
+// `go install github.com/moby/buildkit/cmd/buildkitd@version` is refused
+// ("The go.mod file for the module providing named packages contains one or
+// more exclude directives"), so this fetches the module from the Go module
+// proxy with `go mod download` and builds ./cmd/buildkitd inside it, as its
+// own main module: with buildkit's own go.mod and go.sum, as upstream
+// builds it. The version is stamped in so `buildkitd --version` tells it.
 func installBuildkitd(ctx context.Context, binDir, version string, l binaryLookup) error {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
@@ -284,17 +300,37 @@ func installBuildkitd(ctx context.Context, binDir, version string, l binaryLooku
 	if err := os.MkdirAll(binDir, 0o755); err != nil {
 		return fmt.Errorf("build buildkitd: %w", err)
 	}
-	cmd := exec.CommandContext(ctx, goBin, "install",
+	env := append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=readonly")
+	run := func(dir string, args ...string) ([]byte, error) {
+		cmd := exec.CommandContext(ctx, goBin, args...)
+		cmd.Dir = dir
+		cmd.Env = env
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			return nil, fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, lastLines(stderr.String()+stdout.String(), 20))
+		}
+		return stdout.Bytes(), nil
+	}
+
+	out, err := run(binDir, "mod", "download", "-json", buildkitModule+"@"+version)
+	if err != nil {
+		return fmt.Errorf("build buildkitd %s: %w", version, err)
+	}
+	var mod struct{ Dir, Error string }
+	if err := json.Unmarshal(out, &mod); err != nil || mod.Dir == "" {
+		return fmt.Errorf("build buildkitd %s: go mod download gave no source directory (%s)", version, mod.Error)
+	}
+
+	tmp := filepath.Join(binDir, ".buildkitd.building")
+	if _, err := run(mod.Dir, "build", "-o", tmp,
 		"-ldflags=-X "+buildkitModule+"/version.Version="+version,
-		buildkitdPkg+"@"+version)
-	cmd.Dir = binDir // outside any module: `go install pkg@version` needs none
-	cmd.Env = append(os.Environ(), "GOBIN="+binDir)
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	cmd.Stderr = &out
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("build buildkitd %s (GOBIN=%s go install %s@%s): %w\n%s",
-			version, binDir, buildkitdPkg, version, err, lastLines(out.String(), 20))
+		"./cmd/buildkitd"); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("build buildkitd %s: %w", version, err)
+	}
+	if err := os.Rename(tmp, filepath.Join(binDir, "buildkitd")); err != nil {
+		return fmt.Errorf("build buildkitd %s: %w", version, err)
 	}
 	return nil
 }

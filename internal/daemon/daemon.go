@@ -28,6 +28,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -144,10 +145,26 @@ func makePlan(cfg Config) (*plan, error) {
 		"--oci-worker=true",
 		"--containerd-worker=false",
 	}
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\n%s\n%s\n", fingerprintFormat, strings.Join(p.args, "\x00"), p.configText)
-	p.fingerprint = hex.EncodeToString(h.Sum(nil))
+	p.fingerprint = p.computeFingerprint()
 	return p, nil
+}
+
+// computeFingerprint identifies the wanted daemon: command line, config,
+// the binary file as it is now (so a rebuilt or replaced binary restarts
+// the daemon) and the buildkit version minikit was built with (so
+// upgrading minikit does too). All of it is cheap: no process is run.
+func (p *plan) computeFingerprint() string {
+	bin := "missing"
+	if fi, err := os.Stat(p.binary); err == nil {
+		bin = fmt.Sprintf("%d %d", fi.Size(), fi.ModTime().UnixNano())
+	}
+	want := ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		want = moduleVersion(bi, buildkitModule)
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\n%s\n%s\n%s\n%s\n", fingerprintFormat, want, bin, strings.Join(p.args, "\x00"), p.configText)
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 func (p *plan) logf(format string, args ...any) {
@@ -157,9 +174,20 @@ func (p *plan) logf(format string, args ...any) {
 func buildkitdProc(home paths.Home) tracked { return tracked{dir: home.Buildkitd(), name: "buildkitd"} }
 func registryProc(home paths.Home) tracked  { return tracked{dir: home.Registry(), name: "registry"} }
 
+// processFingerprint identifies a helper process: its command line,
+// environment, and executable file as it is now (so a rebuilt minikit
+// serving as its own registry gets the helper restarted).
 func processFingerprint(p *Process) string {
+	exe := ""
+	if len(p.Args) > 0 {
+		if path, err := exec.LookPath(p.Args[0]); err == nil {
+			if fi, err := os.Stat(path); err == nil {
+				exe = fmt.Sprintf("%d %d", fi.Size(), fi.ModTime().UnixNano())
+			}
+		}
+	}
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\n%s\n%s\n", fingerprintFormat, strings.Join(p.Args, "\x00"), strings.Join(p.Env, "\x00"))
+	fmt.Fprintf(h, "%s\n%s\n%s\n%s\n", fingerprintFormat, exe, strings.Join(p.Args, "\x00"), strings.Join(p.Env, "\x00"))
 	return hex.EncodeToString(h.Sum(nil))
 }
 
@@ -292,7 +320,8 @@ func (p *plan) ensureBuildkitd(ctx context.Context) error {
 	if _, err := exec.LookPath("runc"); err != nil {
 		return fmt.Errorf("%w: install it (apt-get install runc); buildkitd runs build steps with it", ErrNoRunc)
 	}
-	want, verr := LibraryVersion()
+	want, verr := LibraryVersion(ctx)
+	built := false
 	if p.binaryWhere == "" {
 		if verr != nil {
 			return fmt.Errorf("buildkitd not found in %s, and cannot tell which version to build: %w", p.lookup.searched(), verr)
@@ -301,13 +330,28 @@ func (p *plan) ensureBuildkitd(ctx context.Context) error {
 		if err := installBuildkitd(ctx, p.lookup.BinDir, want, p.lookup); err != nil {
 			return err
 		}
+		built = true
 	}
 	version, err := binaryVersion(ctx, p.binary)
 	if err != nil {
 		return fmt.Errorf("check buildkitd: %w", err)
 	}
+	if verr == nil && version != want && !built && filepath.Dir(p.binary) == p.lookup.BinDir {
+		// minikit's own build, left by another minikit version: replace it.
+		p.logf("rebuilding buildkitd: %s is %s, minikit wants %s (this takes a few minutes) ...", p.binary, version, want)
+		if err := installBuildkitd(ctx, p.lookup.BinDir, want, p.lookup); err != nil {
+			return err
+		}
+		built = true
+		if version, err = binaryVersion(ctx, p.binary); err != nil {
+			return fmt.Errorf("check buildkitd: %w", err)
+		}
+	}
 	if verr == nil && version != want {
 		p.logf("warning: %s is buildkitd %s, minikit was built with buildkit %s", p.binary, version, want)
+	}
+	if built {
+		p.fingerprint = p.computeFingerprint()
 	}
 
 	if err := writeFileAtomic(p.configFile, []byte(p.configText), 0o600); err != nil {

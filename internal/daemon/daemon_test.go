@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -268,7 +269,7 @@ func TestModuleVersion(t *testing.T) {
 		t.Errorf("main module: %q", v)
 	}
 
-	v, err := LibraryVersion()
+	v, err := LibraryVersion(context.Background())
 	if err != nil || !strings.HasPrefix(v, "v0.") {
 		t.Errorf("LibraryVersion() = %q, %v", v, err)
 	}
@@ -287,6 +288,30 @@ func TestPlanFingerprint(t *testing.T) {
 	c, _ := makePlan(Config{Home: home, Buildkitd: "/bin/true", Mirror: "127.0.0.1:5000"})
 	if c.fingerprint == a.fingerprint {
 		t.Errorf("mirror change does not change the fingerprint")
+	}
+	// A replaced binary (same path) changes it too.
+	bin := filepath.Join(t.TempDir(), "buildkitd")
+	writeExe(t, bin, "exit 0")
+	d, _ := makePlan(Config{Home: home, Buildkitd: bin})
+	if err := os.Chtimes(bin, time.Now(), time.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := makePlan(Config{Home: home, Buildkitd: bin}); e.fingerprint == d.fingerprint {
+		t.Errorf("replaced binary does not change the fingerprint")
+	}
+	proc := &Process{Args: []string{bin, "serve"}}
+	f1 := processFingerprint(proc)
+	if f2 := processFingerprint(proc); f2 != f1 {
+		t.Errorf("helper fingerprint unstable")
+	}
+	if err := os.Chtimes(bin, time.Now(), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if processFingerprint(proc) == f1 {
+		t.Errorf("replaced helper executable does not change its fingerprint")
+	}
+	if processFingerprint(&Process{Args: []string{bin, "serve", "--other"}}) == processFingerprint(proc) {
+		t.Errorf("helper command line change does not change its fingerprint")
 	}
 	if _, err := makePlan(Config{Home: "relative"}); err == nil {
 		t.Errorf("relative home accepted")
@@ -475,4 +500,13 @@ func sessionID(pid int) (int, error) {
 	s := string(data)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
 	return strconv.Atoi(f[3])
+}
+
+func TestInstallWithoutGo(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	l := binaryLookup{PathEnv: os.Getenv("PATH"), BinDir: filepath.Join(t.TempDir(), "bin")}
+	err := installBuildkitd(context.Background(), l.BinDir, "v0.34.2", l)
+	if !errors.Is(err, ErrNoGo) || !strings.Contains(err.Error(), "go command") {
+		t.Errorf("error = %v, want ErrNoGo naming the go command", err)
+	}
 }

@@ -88,14 +88,14 @@ func (t tracked) start(args, env []string, fingerprint string, labels map[string
 	if err := cmd.Start(); err != nil {
 		return procRecord{}, fmt.Errorf("start %s: %w", t.name, err)
 	}
+	pid := cmd.Process.Pid
+	// Not yet reaped, so /proc/<pid> exists even if it exited already.
+	ticks, _, err := procStat(pid)
 	// Reap it if it exits while minikit still runs; otherwise it is
 	// inherited by init when minikit exits.
 	go func() { _ = cmd.Wait() }()
-
-	pid := cmd.Process.Pid
-	ticks, _, err := procStat(pid)
 	if err != nil {
-		return procRecord{}, fmt.Errorf("start %s: %s exited at once (see %s): %w", t.name, args[0], t.logFile(), err)
+		return procRecord{}, fmt.Errorf("start %s: %w", t.name, err)
 	}
 	rec := procRecord{
 		PID:         pid,

@@ -20,6 +20,8 @@ type progress struct {
 	start     time.Time
 	heartbeat time.Duration
 	mu        sync.Mutex
+	nextID    int
+	innermost int // id of the most recently started step still running
 }
 
 func newProgress(w io.Writer) *progress {
@@ -35,9 +37,20 @@ func (p *progress) printf(format string, args ...any) {
 	fmt.Fprintf(p.w, "[%6.1fs] %s\n", time.Since(p.start).Seconds(), fmt.Sprintf(format, args...))
 }
 
-// step runs fn, printing its start, a heartbeat while it runs, and its end.
+// step runs fn, printing its start, a heartbeat while it runs (only for
+// the innermost running step), and its end.
 func (p *progress) step(ctx context.Context, what string, fn func(context.Context) error) error {
 	p.printf("%s ...", what)
+	p.mu.Lock()
+	p.nextID++
+	id, outer := p.nextID, p.innermost
+	p.innermost = id
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		p.innermost = outer
+		p.mu.Unlock()
+	}()
 	t0 := time.Now()
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -51,7 +64,12 @@ func (p *progress) step(ctx context.Context, what string, fn func(context.Contex
 			case <-done:
 				return
 			case <-tick.C:
-				p.printf("%s: still running (%.0fs)", what, time.Since(t0).Seconds())
+				p.mu.Lock()
+				mine := p.innermost == id
+				p.mu.Unlock()
+				if mine {
+					p.printf("%s: still running (%.0fs)", what, time.Since(t0).Seconds())
+				}
 			}
 		}
 	}()

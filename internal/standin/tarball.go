@@ -107,6 +107,17 @@ type treeOptions struct {
 	// isWhiteout and isOpaque override the overlayfs checks (tests).
 	isWhiteout func(full string, fi fs.FileInfo) bool
 	isOpaque   func(full string) bool
+	// lower, when set, is the tree under the overlay: opaque markers on
+	// directories it does not have hide nothing and are left out.
+	lower string
+}
+
+func (o treeOptions) hidesLower(rel string) bool {
+	if o.lower == "" {
+		return true
+	}
+	_, err := os.Lstat(filepath.Join(o.lower, filepath.FromSlash(rel)))
+	return err == nil
 }
 
 func overlayWhiteout(_ string, fi fs.FileInfo) bool {
@@ -209,7 +220,7 @@ func writeTree(w *layerWriter, root string, o treeOptions) error {
 			if err := w.header(h); err != nil {
 				return err
 			}
-			if o.isOpaque != nil && o.isOpaque(full) {
+			if o.isOpaque != nil && o.isOpaque(full) && o.hidesLower(rel) {
 				if err := w.header(&tar.Header{
 					Typeflag: tar.TypeReg,
 					Name:     rel + "/" + whiteoutOpaque,

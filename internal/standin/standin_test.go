@@ -1,0 +1,726 @@
+package standin
+
+import (
+	"archive/tar"
+	"archive/zip"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+func TestCatalog(t *testing.T) {
+	specs := Catalog()
+	if len(specs) != 10 {
+		t.Errorf("catalog has %d stand-ins, want 10", len(specs))
+	}
+	seen := map[string]int{}
+	for i, s := range specs {
+		if _, dup := seen[s.Name]; dup {
+			t.Errorf("duplicate name %s", s.Name)
+		}
+		seen[s.Name] = i
+		if !strings.HasPrefix(s.Name, "library/") || s.Tag() == "" {
+			t.Errorf("%s: want library/NAME:TAG", s.Name)
+		}
+		if s.Version == "" || s.From == "" || len(s.Cmd) == 0 {
+			t.Errorf("%s: version, from and cmd must be set: %+v", s.Name, s)
+		}
+		if !strings.HasPrefix(envValue(s.Env, "PATH"), "/") {
+			t.Errorf("%s: no PATH in Env %v", s.Name, s.Env)
+		}
+		if s.Parent != "" {
+			pi, ok := seen[s.Parent]
+			if !ok {
+				t.Errorf("%s: parent %s missing or listed after it", s.Name, s.Parent)
+			} else if pi >= i {
+				t.Errorf("%s: parent listed after it", s.Name)
+			}
+		}
+		if s.recipe == 0 {
+			t.Errorf("%s: no recipe", s.Name)
+		}
+	}
+	// Catalog returns a fresh copy: changing it changes nothing.
+	specs[0].Name = "changed"
+	if Catalog()[0].Name == "changed" {
+		t.Error("Catalog shares state between calls")
+	}
+}
+
+func envValue(env []string, key string) string {
+	for _, e := range env {
+		if v, ok := strings.CutPrefix(e, key+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+func TestClosure(t *testing.T) {
+	got, err := closure(Catalog(), []string{"golang:1.26-bookworm"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range got {
+		names = append(names, s.Name)
+	}
+	want := "library/debian:bookworm library/gcc:12-bookworm library/golang:1.26-bookworm"
+	if strings.Join(names, " ") != want {
+		t.Errorf("closure = %v, want %s", names, want)
+	}
+	if _, err := closure(Catalog(), []string{"library/nope:1"}); err == nil || !strings.Contains(err.Error(), "unknown stand-in") {
+		t.Errorf("unknown name: err = %v", err)
+	}
+	all, err := closure(Catalog(), nil)
+	if err != nil || len(all) != len(Catalog()) {
+		t.Errorf("closure(all) = %d specs, %v", len(all), err)
+	}
+	for in, want := range map[string]string{
+		"gcc:12-bookworm":                   "library/gcc:12-bookworm",
+		"docker.io/library/alpine:3.22":     "library/alpine:3.22",
+		" library/busybox:1.37 ":            "library/busybox:1.37",
+		"index.docker.io/library/rust:1.91": "library/rust:1.91",
+	} {
+		if got := normalizeName(in); got != want {
+			t.Errorf("normalizeName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// tarEntries reads a gzipped layer file into name -> header (+ contents).
+func tarEntries(t *testing.T, layer v1.Layer) ([]*tar.Header, map[string]string) {
+	t.Helper()
+	rc, err := layer.Uncompressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	var hdrs []*tar.Header
+	data := map[string]string{}
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		hdrs = append(hdrs, h)
+		b, _ := io.ReadAll(tr)
+		data[h.Name] = string(b)
+	}
+	return hdrs, data
+}
+
+func byName(hdrs []*tar.Header) map[string]*tar.Header {
+	m := map[string]*tar.Header{}
+	for _, h := range hdrs {
+		m[h.Name] = h
+	}
+	return m
+}
+
+// testTree makes a small rootfs: modes, symlink, hard link, sticky /tmp,
+// a device directory whose contents must be skipped.
+func testTree(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(filepath.Join(root, "usr/bin"), 0o755))
+	must(os.WriteFile(filepath.Join(root, "usr/bin/tool"), []byte("#!/bin/sh\n"), 0o755))
+	must(os.WriteFile(filepath.Join(root, "usr/bin/data"), []byte("data"), 0o600))
+	must(os.Chmod(filepath.Join(root, "usr/bin/data"), 0o640))
+	must(os.Link(filepath.Join(root, "usr/bin/tool"), filepath.Join(root, "usr/bin/tool2")))
+	must(os.Symlink("usr/bin", filepath.Join(root, "bin")))
+	must(os.MkdirAll(filepath.Join(root, "dev/shm"), 0o755))
+	must(os.WriteFile(filepath.Join(root, "dev/null-ish"), nil, 0o644))
+	must(ensureSkeleton(root, skeletonFiles{busybox: true, osRelease: "ID=test\n"}))
+	return root
+}
+
+func writeTestLayer(t *testing.T, root string, o treeOptions) v1.Layer {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "layer.tar.gz")
+	w, err := newLayerWriter(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := writeTree(w, root, o); err != nil {
+		w.abort()
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l, err := layerFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func TestWriteTree(t *testing.T) {
+	root := testTree(t)
+	l := writeTestLayer(t, root, treeOptions{skipContents: []string{"dev"}})
+	hdrs, data := tarEntries(t, l)
+	m := byName(hdrs)
+
+	for i := 1; i < len(hdrs); i++ {
+		if strings.TrimSuffix(hdrs[i-1].Name, "/") >= strings.TrimSuffix(hdrs[i].Name, "/") {
+			t.Errorf("entries not sorted: %s before %s", hdrs[i-1].Name, hdrs[i].Name)
+		}
+	}
+	for _, d := range []string{"tmp/", "var/tmp/"} {
+		h := m[d]
+		if h == nil || h.Typeflag != tar.TypeDir || h.Mode&0o7777 != 0o1777 {
+			t.Errorf("%s: want dir mode 1777, got %+v", d, h)
+		}
+	}
+	if h := m["root/"]; h == nil || h.Mode&0o777 != 0o700 {
+		t.Errorf("root/: want mode 0700, got %+v", h)
+	}
+	if h := m["usr/bin/tool"]; h == nil || h.Mode&0o777 != 0o755 || data["usr/bin/tool"] != "#!/bin/sh\n" {
+		t.Errorf("usr/bin/tool: %+v %q", h, data["usr/bin/tool"])
+	}
+	if h := m["usr/bin/data"]; h == nil || h.Mode&0o777 != 0o640 {
+		t.Errorf("usr/bin/data: want 0640, got %+v", h)
+	}
+	if h := m["usr/bin/tool2"]; h == nil || h.Typeflag != tar.TypeLink || h.Linkname != "usr/bin/tool" {
+		t.Errorf("usr/bin/tool2: want hard link to usr/bin/tool, got %+v", h)
+	}
+	if h := m["bin"]; h == nil || h.Typeflag != tar.TypeSymlink || h.Linkname != "usr/bin" {
+		t.Errorf("bin: want symlink to usr/bin, got %+v", h)
+	}
+	if m["dev/"] == nil {
+		t.Error("dev/ itself must be in the layer")
+	}
+	for n := range m {
+		if strings.HasPrefix(n, "dev/") && n != "dev/" {
+			t.Errorf("%s: contents of dev/ must be skipped", n)
+		}
+	}
+	for _, f := range []string{"etc/passwd", "etc/group", "etc/os-release"} {
+		if data[f] == "" {
+			t.Errorf("%s missing or empty", f)
+		}
+	}
+	if !strings.HasPrefix(data["etc/passwd"], "root:x:0:0:") {
+		t.Errorf("etc/passwd = %q", data["etc/passwd"])
+	}
+	for _, h := range hdrs {
+		if h.Uname != "" || h.Gname != "" || !h.AccessTime.IsZero() {
+			t.Errorf("%s: names/atime leak into the layer: %+v", h.Name, h)
+		}
+	}
+	// Same tree, same bytes.
+	l2 := writeTestLayer(t, root, treeOptions{skipContents: []string{"dev"}})
+	d1, _ := l.Digest()
+	d2, _ := l2.Digest()
+	if d1 != d2 {
+		t.Errorf("layer not deterministic: %s != %s", d1, d2)
+	}
+}
+
+func TestWriteTreeWhiteouts(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "etc/opaque"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"etc/gone", "etc/kept", "etc/opaque/new"} {
+		if err := os.WriteFile(filepath.Join(root, f), []byte(f), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l := writeTestLayer(t, root, treeOptions{
+		isWhiteout: func(full string, _ fs.FileInfo) bool { return filepath.Base(full) == "gone" },
+		isOpaque:   func(full string) bool { return filepath.Base(full) == "opaque" },
+	})
+	hdrs, _ := tarEntries(t, l)
+	m := byName(hdrs)
+	if m["etc/.wh.gone"] == nil || m["etc/gone"] != nil {
+		t.Errorf("want whiteout etc/.wh.gone instead of etc/gone, got %v", keys(m))
+	}
+	if m["etc/opaque/.wh..wh..opq"] == nil || m["etc/opaque/new"] == nil || m["etc/kept"] == nil {
+		t.Errorf("want opaque marker and kept files, got %v", keys(m))
+	}
+
+	// Applying the layer on a lower tree removes what it whites out.
+	lower := t.TempDir()
+	for _, f := range []string{"etc/gone", "etc/opaque/old", "etc/other"} {
+		p := filepath.Join(lower, f)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rc, err := l.Uncompressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if err := extractLayer(rc, lower); err != nil {
+		t.Fatal(err)
+	}
+	for f, want := range map[string]bool{"etc/gone": false, "etc/opaque/old": false, "etc/opaque/new": true, "etc/other": true, "etc/kept": true, "etc/.wh.gone": false} {
+		_, err := os.Lstat(filepath.Join(lower, f))
+		if got := err == nil; got != want {
+			t.Errorf("%s exists = %v, want %v", f, got, want)
+		}
+	}
+}
+
+func TestOverlayWhiteoutDevice(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create a 0/0 character device (overlayfs whiteout)")
+	}
+	root := t.TempDir()
+	if err := mknodWhiteout(filepath.Join(root, "gone")); err != nil {
+		t.Skipf("mknod: %v", err)
+	}
+	hdrs, _ := tarEntries(t, writeTestLayer(t, root, treeOptions{overlay: true}))
+	if len(hdrs) != 1 || hdrs[0].Name != ".wh.gone" {
+		t.Errorf("want only .wh.gone, got %v", keys(byName(hdrs)))
+	}
+}
+
+func keys(m map[string]*tar.Header) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func TestExtractRoundTrip(t *testing.T) {
+	root := testTree(t)
+	l := writeTestLayer(t, root, treeOptions{skipContents: []string{"dev"}})
+	dst := t.TempDir()
+	rc, err := l.Uncompressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if err := extractLayer(rc, dst); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(dst, "tmp"))
+	if err != nil || fi.Mode()&fs.ModeSticky == 0 || fi.Mode().Perm() != 0o777 {
+		t.Errorf("tmp: %v %v", fi, err)
+	}
+	if target, err := os.Readlink(filepath.Join(dst, "bin")); err != nil || target != "usr/bin" {
+		t.Errorf("bin symlink: %q %v", target, err)
+	}
+	a, _ := os.Stat(filepath.Join(dst, "usr/bin/tool"))
+	b, _ := os.Stat(filepath.Join(dst, "usr/bin/tool2"))
+	if a == nil || b == nil || !os.SameFile(a, b) || a.Mode().Perm() != 0o755 {
+		t.Errorf("hard link not restored: %v %v", a, b)
+	}
+}
+
+func TestExtractRejectsEscapes(t *testing.T) {
+	for _, bad := range []string{"../evil", "a/../../evil"} {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: bad, Mode: 0o644}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Close()
+		if err := extractLayer(&buf, t.TempDir()); err == nil {
+			t.Errorf("%s: extracted, want error", bad)
+		}
+	}
+	// An entry through a symlink pointing outside is refused.
+	dst := t.TempDir()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	_ = tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: "link", Linkname: t.TempDir()})
+	_ = tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "link/file", Mode: 0o644})
+	tw.Close()
+	if err := extractLayer(&buf, dst); err == nil {
+		t.Error("write through a symlink: want error")
+	}
+}
+
+func TestToolchainEntries(t *testing.T) {
+	var zbuf bytes.Buffer
+	zw := zip.NewWriter(&zbuf)
+	prefix := "golang.org/toolchain@v0.0.1-go1.26.8.linux-amd64/"
+	for _, f := range []string{"bin/go", "pkg/tool/linux_amd64/compile", "src/fmt/print.go", "go.env"} {
+		w, err := zw.Create(prefix + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(w, f)
+	}
+	w, _ := zw.Create("other/file")
+	io.WriteString(w, "x")
+	zw.Close()
+	zr, err := zip.NewReader(bytes.NewReader(zbuf.Bytes()), int64(zbuf.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := toolchainEntries(zr, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "go.tar.gz")
+	lw, err := newLayerWriter(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := writeEntries(lw, entries); err != nil {
+		t.Fatal(err)
+	}
+	if err := lw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l, err := layerFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdrs, data := tarEntries(t, l)
+	m := byName(hdrs)
+	for n, mode := range map[string]int64{
+		"usr/local/go/bin/go":                       0o755,
+		"usr/local/go/pkg/tool/linux_amd64/compile": 0o755,
+		"usr/local/go/src/fmt/print.go":             0o644,
+		"usr/local/go/go.env":                       0o644,
+		"go/":                                       0o1777,
+		"go/src/":                                   0o1777,
+		"go/bin/":                                   0o1777,
+		"usr/":                                      0o755,
+		"usr/local/go/pkg/tool/":                    0o755,
+	} {
+		h := m[n]
+		if h == nil {
+			t.Errorf("%s missing (have %v)", n, keys(m))
+			continue
+		}
+		if h.Mode&0o7777 != mode {
+			t.Errorf("%s: mode %o, want %o", n, h.Mode, mode)
+		}
+	}
+	if data["usr/local/go/bin/go"] != "bin/go" {
+		t.Errorf("bin/go contents %q", data["usr/local/go/bin/go"])
+	}
+	if m["other/file"] != nil || m["usr/local/go/other/file"] != nil {
+		t.Error("files outside the prefix must be ignored")
+	}
+}
+
+func TestParsePrintURIs(t *testing.T) {
+	out := []byte(`'http://deb.debian.org/debian/pool/main/b/busybox/busybox-static_1%3a1.35.0-4%2bb1_amd64.deb' busybox-static_1%3a1.35.0-4+b1_amd64.deb 928188 SHA256:3D3F
+'http://deb.debian.org/debian/pool/main/m/musl/musl_1.2.3-1_amd64.deb' musl_1.2.3-1_amd64.deb 406200 SHA256:4fc1
+`)
+	got, err := parsePrintURIs(out, []string{"musl", "busybox-static"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].pkg != "musl" || got[1].file != "busybox-static_1%3a1.35.0-4+b1_amd64.deb" || got[1].sha256 != "3d3f" {
+		t.Errorf("got %+v", got)
+	}
+	if _, err := parsePrintURIs(out, []string{"libc6"}); err == nil {
+		t.Error("missing package: want error")
+	}
+}
+
+func TestLoopbackAddr(t *testing.T) {
+	for in, want := range map[string]string{
+		"127.0.0.1:5000": "127.0.0.1:5000",
+		"localhost:5055": "127.0.0.1:5055",
+		"[::1]:5000":     "[::1]:5000",
+		"127.0.0.2:0":    "127.0.0.2:0",
+	} {
+		got, err := loopbackAddr(in)
+		if err != nil || got != want {
+			t.Errorf("loopbackAddr(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{":5000", "0.0.0.0:5000", "10.1.2.3:5000", "example.com:5000", "127.0.0.1", ""} {
+		if _, err := loopbackAddr(bad); err == nil {
+			t.Errorf("loopbackAddr(%q): want error", bad)
+		}
+	}
+}
+
+// testImages builds a base image and one derived from it, like the
+// catalog does, from small trees (no root needed).
+func testImages(t *testing.T) (base, derived v1.Image, baseSpec, derivedSpec Spec) {
+	t.Helper()
+	baseSpec = Spec{Name: "library/test:base", Version: "7", From: "a test tree", Env: []string{"PATH=/bin"}, Cmd: []string{"sh"}}
+	derivedSpec = Spec{Name: "library/test:derived", Parent: baseSpec.Name, Version: "3", From: "base + more", Env: []string{"PATH=/usr/bin:/bin"}, Cmd: []string{"bash"}, WorkingDir: "/go"}
+	var err error
+	base, err = configure(nil, writeTestLayer(t, testTree(t), treeOptions{}), baseSpec, "test base")
+	if err != nil {
+		t.Fatal(err)
+	}
+	more := t.TempDir()
+	if err := os.WriteFile(filepath.Join(more, "extra"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	derived, err = configure(base, writeTestLayer(t, more, treeOptions{}), derivedSpec, "test derived")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base, derived, baseSpec, derivedSpec
+}
+
+func TestConfigure(t *testing.T) {
+	base, derived, baseSpec, derivedSpec := testImages(t)
+	for _, c := range []struct {
+		img  v1.Image
+		spec Spec
+		n    int
+	}{{base, baseSpec, 1}, {derived, derivedSpec, 2}} {
+		cf, err := c.img.ConfigFile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cf.Architecture != "amd64" || cf.OS != "linux" {
+			t.Errorf("%s: platform %s/%s", c.spec.Name, cf.OS, cf.Architecture)
+		}
+		l := cf.Config.Labels
+		if l[LabelStandIn] != "true" || l[LabelFrom] != c.spec.From || l[LabelVersion] != c.spec.Version {
+			t.Errorf("%s: labels %v", c.spec.Name, l)
+		}
+		if strings.Join(cf.Config.Cmd, " ") != strings.Join(c.spec.Cmd, " ") || cf.Config.WorkingDir != c.spec.WorkingDir ||
+			strings.Join(cf.Config.Env, " ") != strings.Join(c.spec.Env, " ") {
+			t.Errorf("%s: config %+v", c.spec.Name, cf.Config)
+		}
+		if len(cf.RootFS.DiffIDs) != c.n || len(cf.History) != c.n {
+			t.Errorf("%s: %d diff ids, %d history, want %d", c.spec.Name, len(cf.RootFS.DiffIDs), len(cf.History), c.n)
+		}
+	}
+	bm, _ := base.Manifest()
+	dm, _ := derived.Manifest()
+	if dm.Layers[0].Digest != bm.Layers[0].Digest {
+		t.Error("derived image does not share its parent's layer")
+	}
+	if !upToDate(derived, derivedSpec, base) || !upToDate(base, baseSpec, nil) {
+		t.Error("fresh images must be up to date")
+	}
+	bumped := derivedSpec
+	bumped.Version = "4"
+	if upToDate(derived, bumped, base) {
+		t.Error("version bump must rebuild")
+	}
+	alias, err := configure(base, nil, Spec{Name: "library/test:alias", Version: "1", Cmd: []string{"/bin/bash"}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	am, _ := alias.Manifest()
+	if len(am.Layers) != 1 || am.Layers[0].Digest != bm.Layers[0].Digest {
+		t.Error("alias must keep exactly its parent's layers")
+	}
+	if mustDigest(t, alias) == mustDigest(t, base) {
+		t.Error("alias must have its own config")
+	}
+}
+
+func mustDigest(t *testing.T, img v1.Image) v1.Hash {
+	t.Helper()
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func TestUpToDateParentChanged(t *testing.T) {
+	base, derived, _, derivedSpec := testImages(t)
+	otherTree := t.TempDir()
+	if err := os.WriteFile(filepath.Join(otherTree, "different"), []byte("y"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	newBase, err := configure(nil, writeTestLayer(t, otherTree, treeOptions{}), Spec{Name: "library/test:base", Version: "7", Cmd: []string{"sh"}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !upToDate(derived, derivedSpec, base) {
+		t.Error("derived on its own parent must be up to date")
+	}
+	if upToDate(derived, derivedSpec, newBase) {
+		t.Error("derived on a rebuilt parent must be rebuilt")
+	}
+}
+
+// TestServeLayout serves a layout written without root and pulls back.
+func TestServeLayout(t *testing.T) {
+	base, derived, baseSpec, derivedSpec := testImages(t)
+	dir := t.TempDir()
+	lp, err := openLayout(filepath.Join(dir, "layout"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &builder{lp: lp}
+	for _, p := range []struct {
+		img  v1.Image
+		spec Spec
+	}{{base, baseSpec}, {derived, derivedSpec}} {
+		if _, err := b.store(context.Background(), p.spec, p.img); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addr := startServe(t, string(lp), filepath.Join(dir, "state"))
+	for _, p := range []struct {
+		img  v1.Image
+		spec Spec
+	}{{base, baseSpec}, {derived, derivedSpec}} {
+		ref, err := name.ParseReference(addr+"/"+p.spec.Name, name.Insecure)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := remote.Image(ref)
+		if err != nil {
+			t.Fatalf("pull %s: %v", ref, err)
+		}
+		if mustDigest(t, got) != mustDigest(t, p.img) {
+			t.Errorf("%s: digest differs after serving", p.spec.Name)
+		}
+		layers, err := got.Layers()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range layers {
+			rc, err := l.Compressed()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.Copy(io.Discard, rc); err != nil {
+				t.Fatalf("%s: read layer: %v", p.spec.Name, err)
+			}
+			rc.Close()
+		}
+	}
+	if entries, _ := os.ReadDir(filepath.Join(dir, "state", "blobs")); len(entries) != 0 {
+		t.Errorf("layout blobs were copied into the registry state: %v", entries)
+	}
+}
+
+// startServe runs serve on a free loopback port until the test ends.
+func startServe(t *testing.T, layoutDir, stateDir string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var logbuf safeBuffer
+	go func() { done <- serve(ctx, layoutDir, stateDir, ln, &logbuf) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v\n%s", err, logbuf.String())
+		}
+	})
+	rctx, rcancel := context.WithTimeout(ctx, 20*time.Second)
+	defer rcancel()
+	if err := Ready(rctx, addr); err != nil {
+		t.Fatal(err)
+	}
+	// Ready answers once the listener is up; the manifests follow.
+	want, err := layout.ImageIndexFromPath(layoutDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, _ := want.IndexManifest()
+	for _, d := range im.Manifests {
+		ref, err := name.ParseReference(addr+"/"+d.Annotations[AnnotationRefName], name.Insecure)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			if _, err := remote.Head(ref, remote.WithContext(rctx)); err == nil {
+				break
+			}
+			if rctx.Err() != nil {
+				t.Fatalf("%s never published:\n%s", ref, logbuf.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return addr
+}
+
+func TestServeRejectsNonLoopback(t *testing.T) {
+	err := Serve(context.Background(), t.TempDir(), t.TempDir(), "0.0.0.0:5055", nil)
+	if err == nil || !strings.Contains(err.Error(), "loopback") {
+		t.Errorf("err = %v, want a loopback error", err)
+	}
+}
+
+func TestReadyHonoursContext(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := Ready(ctx, addr); err == nil {
+		t.Error("Ready on a closed port: want error")
+	}
+}
+
+func TestStoreReplacesAndCollectsGarbage(t *testing.T) {
+	base, derived, baseSpec, _ := testImages(t)
+	lp, err := openLayout(filepath.Join(t.TempDir(), "layout"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &builder{lp: lp}
+	if _, err := b.store(context.Background(), baseSpec, derived); err != nil {
+		t.Fatal(err)
+	}
+	// A newer recipe replaces the image of the same name.
+	if _, err := b.store(context.Background(), baseSpec, base); err != nil {
+		t.Fatal(err)
+	}
+	imgs, err := layoutImages(lp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(imgs) != 1 || mustDigest(t, imgs[baseSpec.Name]) != mustDigest(t, base) {
+		t.Fatalf("layout images = %v", imgs)
+	}
+	n, err := collectGarbage(lp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The derived image's manifest, config and own layer go; the shared layer stays.
+	if n != 3 {
+		t.Errorf("removed %d blobs, want 3", n)
+	}
+	if _, err := imgs[baseSpec.Name].Layers(); err != nil {
+		t.Fatal(err)
+	}
+	bm, _ := base.Manifest()
+	if _, err := os.Stat(filepath.Join(string(lp), "blobs", "sha256", bm.Layers[0].Digest.Hex)); err != nil {
+		t.Errorf("shared layer removed: %v", err)
+	}
+}
