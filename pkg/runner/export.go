@@ -185,6 +185,6 @@ func (a *atomicFile) discard() {
 	if tmp == nil {
 		return
 	}
-	_ = a.close()    // the file is going away: a failed flush doesn't matter
+	_ = a.close()             // the file is going away: a failed flush doesn't matter
 	_ = os.Remove(tmp.Name()) // best effort; a leftover is a dot file named *.tmp
 }

@@ -121,7 +121,7 @@ func Exports(es ...Export) Option {
 			}
 		}
 		c.exports = append(c.exports, es...)
-		c.exportsSet = true
+		c.exportsSet = c.exportsSet || len(es) > 0
 		return nil
 	}
 }

@@ -1,0 +1,308 @@
+// Package runner solves minikit's recipes against a BuildKit daemon and
+// exports their images: every recipe in its own build, in parallel, one
+// failure never stopping the others.
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/client/llb"
+	"github.com/moby/buildkit/client/llb/sourceresolver"
+	"github.com/moby/buildkit/exporter/containerimage/exptypes"
+	gateway "github.com/moby/buildkit/frontend/gateway/client"
+	digest "github.com/opencontainers/go-digest"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/tonistiigi/fsutil"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/minikit/minikit/pkg/llbdefs"
+)
+
+// product identifies minikit's builds to buildkitd.
+const product = "minikit"
+
+// validName is what a recipe name must look like to be an image tag and a
+// file name.
+var validName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+
+// Solve builds every recipe with c, in parallel, and exports the images.
+// It returns one Result per recipe, in the order given. A recipe that
+// fails, expectedly or not, never stops the others; when ctx is canceled
+// the running builds stop and every recipe not built is StatusCanceled.
+// The error is for setup problems only (options, samples directory, export
+// directories, recipe names): then nothing is built.
+func Solve(ctx context.Context, c *client.Client, recipes []llbdefs.Recipe, opts ...Option) ([]Result, error) {
+	if c == nil {
+		return nil, errors.New("solve: no BuildKit client")
+	}
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	for _, r := range recipes {
+		if !validName.MatchString(r.Name) {
+			return nil, fmt.Errorf("recipe %q: the name must be a valid image tag", r.Name)
+		}
+		if seen[r.Name] {
+			return nil, fmt.Errorf("recipe %s given twice", r.Name)
+		}
+		seen[r.Name] = true
+	}
+	for _, e := range cfg.exports {
+		if e.Dir == "" {
+			continue
+		}
+		if err := os.MkdirAll(e.Dir, 0o755); err != nil {
+			return nil, fmt.Errorf("export %s: %w", e, err)
+		}
+	}
+	samples, err := fsutil.NewFS(cfg.samplesDir)
+	if err != nil {
+		return nil, fmt.Errorf("samples directory: %w", err)
+	}
+	disp, err := startDisplay(cfg.progressOut, cfg.progressMode)
+	if err != nil {
+		return nil, err
+	}
+
+	s := &solver{c: c, cfg: cfg, samples: samples, disp: disp}
+	results := make([]Result, len(recipes))
+	for i, r := range recipes {
+		results[i] = Result{Name: r.Name, Status: StatusCanceled, Error: "interrupted before it started"}
+	}
+	var g errgroup.Group
+	g.SetLimit(cfg.parallel)
+	for i, r := range recipes {
+		if ctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			if ctx.Err() != nil {
+				return nil // canceled while waiting for a slot
+			}
+			results[i] = s.solve(ctx, r)
+			return nil
+		})
+	}
+	_ = g.Wait() // the goroutines record failures in results
+	disp.close()
+	return results, nil
+}
+
+// A solver holds what every recipe's build shares.
+type solver struct {
+	c       *client.Client
+	cfg     *config
+	samples fsutil.FS
+	disp    *display
+}
+
+// built is what a build function learns, read once the build is over.
+type built struct {
+	standIns []string
+	steps    map[digest.Digest]bool
+	err      error // the build function's own error, with its context
+	built    bool  // the image was solved (a later error is the hook's)
+}
+
+// solve builds one recipe and never fails: the outcome is in the Result.
+func (s *solver) solve(ctx context.Context, r llbdefs.Recipe) Result {
+	start := time.Now()
+	res := Result{Name: r.Name}
+
+	entries, files := exportEntries(s.cfg.exports, r.Name)
+	opt := client.SolveOpt{
+		Exports:     entries,
+		LocalMounts: map[string]fsutil.FS{llbdefs.SamplesName: s.samples},
+	}
+
+	statusCh := make(chan *client.SolveStatus)
+	tr := newTracker()
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		for ss := range statusCh {
+			tr.add(ss)
+			labelExport(ss, r.Name)
+			s.disp.send(ss)
+		}
+	}()
+
+	var info built
+	resp, err := s.c.Build(ctx, opt, product, func(ctx context.Context, gw gateway.Client) (*gateway.Result, error) {
+		res, err := s.build(ctx, gw, r, &info)
+		info.err = err
+		return res, err
+	}, statusCh)
+	<-drained // Build closed statusCh
+
+	if err == nil {
+		for _, f := range files {
+			if cerr := f.commit(); cerr != nil {
+				err = cerr
+				break
+			}
+			res.Outputs = append(res.Outputs, f.path)
+		}
+	}
+	if err != nil {
+		for _, f := range files {
+			f.discard()
+		}
+		res.Outputs = nil
+	}
+
+	res.Status = classify(r, err, ctx.Err() != nil)
+	if res.Status == StatusExpectedFailure && info.built {
+		// The image built; what failed is the AfterSolve hook or the
+		// export, which no recipe expects.
+		res.Status = StatusFailed
+	}
+	if err != nil {
+		// The build function's error says what it was doing; the one
+		// Build returns is the daemon's copy, without that context.
+		if info.err != nil {
+			err = info.err
+		}
+		res.Error = err.Error()
+		if res.Status != StatusCanceled {
+			// After a cancellation, steps fail in all sorts of ways
+			// (an exporter's blob "locked", a session gone): none of
+			// them is the cause.
+			res.FailedVertex, res.FailedLog = tr.failure()
+		}
+	} else {
+		if len(s.cfg.exports) > 0 {
+			res.ImageName = ImageName(r.Name)
+		}
+		res.ImageDigest = resp.ExporterResponse[exptypes.ExporterImageDigestKey]
+		res.ConfigDigest = resp.ExporterResponse[exptypes.ExporterImageConfigDigestKey]
+	}
+	res.StandInImages = info.standIns
+	res.StandIn = len(info.standIns) > 0
+	if info.steps != nil {
+		res.Vertices, res.Cached = tr.counts(info.steps)
+	}
+	res.Duration = time.Since(start)
+	return res
+}
+
+// build is the gateway build function of one recipe: it resolves the base
+// images, solves the recipe's graph, runs the AfterSolve hook and returns
+// the image with its config.
+func (s *solver) build(ctx context.Context, gw gateway.Client, r llbdefs.Recipe, info *built) (*gateway.Result, error) {
+	resolver := newConfigCache(gw)
+	var base ocispecs.Image // scratch's config is empty
+	for _, ref := range r.Images() {
+		img, err := resolver.image(ctx, ref)
+		if err != nil {
+			return nil, err
+		}
+		if img.Config.Labels[StandInLabel] == "true" {
+			info.standIns = append(info.standIns, ref)
+		}
+		if ref == r.RunImage() {
+			base = img
+		}
+	}
+
+	def, err := r.Definition(ctx, llbdefs.Sources{Samples: llbdefs.SamplesSource(), Resolver: resolver})
+	if err != nil {
+		return nil, err
+	}
+	info.steps = definitionSteps(def.Def)
+
+	res, err := gw.Solve(ctx, gateway.SolveRequest{Definition: def.ToPB(), Evaluate: true})
+	if err != nil {
+		return nil, err
+	}
+	ref, err := res.SingleRef()
+	if err != nil {
+		return nil, fmt.Errorf("solve %s: %w", r.Name, err)
+	}
+
+	info.built = true
+	img := r.ImageConfig(base)
+	if s.cfg.afterSolve != nil {
+		if err := s.cfg.afterSolve(ctx, gw, ref, r, img); err != nil {
+			return nil, fmt.Errorf("after solving %s: %w", r.Name, err)
+		}
+	}
+	cfg, err := json.Marshal(img)
+	if err != nil {
+		return nil, fmt.Errorf("image config of %s: %w", r.Name, err)
+	}
+	out := gateway.NewResult()
+	out.SetRef(ref)
+	out.AddMeta(exptypes.ExporterImageConfigKey, cfg)
+	return out, nil
+}
+
+// A configCache resolves image configs through the gateway, each image
+// once per build: the configs read for the stand-in labels and the run
+// image are the ones the graph is marshalled with.
+type configCache struct {
+	gw gateway.Client
+
+	mu   sync.Mutex
+	seen map[string]resolved
+}
+
+type resolved struct {
+	ref    string
+	digest digest.Digest
+	config []byte
+}
+
+func newConfigCache(gw gateway.Client) *configCache {
+	return &configCache{gw: gw, seen: map[string]resolved{}}
+}
+
+// ResolveImageConfig implements llb.ImageMetaResolver.
+func (c *configCache) ResolveImageConfig(ctx context.Context, ref string, opt sourceresolver.Opt) (string, digest.Digest, []byte, error) {
+	key := ref
+	if opt.ImageOpt != nil && opt.ImageOpt.Platform != nil {
+		p := opt.ImageOpt.Platform
+		key += "|" + p.OS + "/" + p.Architecture + "/" + p.Variant
+	}
+	c.mu.Lock()
+	r, ok := c.seen[key]
+	c.mu.Unlock()
+	if ok {
+		return r.ref, r.digest, r.config, nil
+	}
+	name, dgst, dt, err := c.gw.ResolveImageConfig(ctx, ref, opt)
+	if err != nil {
+		return "", "", nil, fmt.Errorf("resolve base image %s: %w", ref, err)
+	}
+	c.mu.Lock()
+	c.seen[key] = resolved{name, dgst, dt}
+	c.mu.Unlock()
+	return name, dgst, dt, nil
+}
+
+// image returns ref's config for the recipes' platform.
+func (c *configCache) image(ctx context.Context, ref string) (ocispecs.Image, error) {
+	p := llbdefs.Platform()
+	_, _, dt, err := c.ResolveImageConfig(ctx, ref, sourceresolver.Opt{
+		LogName:  "[internal] load metadata for " + ref,
+		ImageOpt: &sourceresolver.ResolveImageOpt{Platform: &p, ResolveMode: llb.ResolveModeDefault.String()},
+	})
+	if err != nil {
+		return ocispecs.Image{}, err
+	}
+	var img ocispecs.Image
+	if err := json.Unmarshal(dt, &img); err != nil {
+		return ocispecs.Image{}, fmt.Errorf("config of %s: %w", ref, err)
+	}
+	return img, nil
+}

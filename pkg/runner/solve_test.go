@@ -1,0 +1,372 @@
+package runner
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moby/buildkit/client"
+	gateway "github.com/moby/buildkit/frontend/gateway/client"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/minikit/minikit/pkg/llbdefs"
+)
+
+// samplesDir makes a samples directory holding hello.c.
+func samplesDir(t *testing.T) string {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "hello.c"), []byte("int main(void) { return 0; }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// tarNames lists the entries of a tarball, failing if it is not a valid
+// tar file read to its end.
+func tarNames(t *testing.T, path string) []string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var names []string
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return names
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if _, err := io.Copy(io.Discard, tr); err != nil {
+			t.Fatalf("%s: %s: %v", path, h.Name, err)
+		}
+		names = append(names, h.Name)
+	}
+}
+
+func noTempFiles(t *testing.T, dirs ...string) {
+	t.Helper()
+	for _, d := range dirs {
+		for _, n := range dirNames(t, d) {
+			if strings.HasSuffix(n, ".tmp") {
+				t.Errorf("temporary file left: %s", filepath.Join(d, n))
+			}
+		}
+	}
+}
+
+func byName(results []Result) map[string]Result {
+	m := map[string]Result{}
+	for _, r := range results {
+		m[r.Name] = r
+	}
+	return m
+}
+
+// TestSolveDaemon solves recipes that need no base image on a real
+// buildkitd: successes, an expected and two unexpected failures, a stage
+// shared by two recipes, every export at once, and the AfterSolve hook.
+func TestSolveDaemon(t *testing.T) {
+	c := startBuildkitd(t)
+	samples := samplesDir(t)
+	out := t.TempDir()
+	ociDir, dockerDir := filepath.Join(out, "oci"), filepath.Join(out, "docker")
+
+	shared := llbdefs.Scratch().Copy("hello.c", "/src/")
+	recipes := []llbdefs.Recipe{
+		{Name: "t.ok", Final: llbdefs.Scratch().Copy("hello.c", "/"), Cmd: llbdefs.Exec("/hello"), Expect: llbdefs.Works},
+		{Name: "t.shared-a", Final: llbdefs.Scratch().Env("A", "1").CopyFrom(shared, "/src/hello.c", "/a.c"), Cmd: llbdefs.Exec("/a"), Expect: llbdefs.Works},
+		{Name: "t.shared-b", Final: llbdefs.Scratch().Workdir("/w").CopyFrom(shared, "/src/hello.c", "b.c"), Cmd: llbdefs.Shell("./b"), Expect: llbdefs.CannotStart},
+		{Name: "t.err", Final: llbdefs.Scratch().CopyFrom(llbdefs.Scratch(), "/nope", "/"), Cmd: llbdefs.Exec("/nope"), Expect: llbdefs.BuildFails},
+		{Name: "t.copy-fails", Final: llbdefs.Scratch().Copy("missing.c", "/"), Cmd: llbdefs.Exec("/x"), Expect: llbdefs.Works},
+		{Name: "t.run-fails", Final: llbdefs.Scratch().Copy("hello.c", "/").Run("true"), Cmd: llbdefs.Exec("/x"), Expect: llbdefs.Works},
+		{Name: "t.builds.err", Final: llbdefs.Scratch().Copy("hello.c", "/"), Cmd: llbdefs.Exec("/x"), Expect: llbdefs.BuildFails},
+		// Expected not to build; it builds, and then the hook fails.
+		{Name: "t.builds-hook-fails.err", Final: llbdefs.Scratch().Copy("hello.c", "/h"), Cmd: llbdefs.Exec("/x"), Expect: llbdefs.BuildFails},
+		// Nothing listens on port 1: the base image cannot be resolved.
+		{Name: "t.no-base", Final: llbdefs.From("127.0.0.1:1/minikit/missing:1").Copy("hello.c", "/"), Cmd: llbdefs.Exec("/x"), Expect: llbdefs.Works},
+	}
+
+	var mu sync.Mutex
+	hooked := map[string]ocispecs.Image{}
+	hook := func(ctx context.Context, gw gateway.Client, ref gateway.Reference, r llbdefs.Recipe, img ocispecs.Image) error {
+		if r.Name == "t.builds-hook-fails.err" {
+			return errors.New("hook failed")
+		}
+		if r.Name == "t.ok" {
+			dt, err := ref.ReadFile(ctx, gateway.ReadRequest{Filename: "/hello.c"})
+			if err != nil {
+				return err
+			}
+			if !bytes.Contains(dt, []byte("main")) {
+				return errors.New("hello.c is not in the image")
+			}
+		}
+		mu.Lock()
+		hooked[r.Name] = img
+		mu.Unlock()
+		return nil
+	}
+
+	var progress bytes.Buffer
+	start := time.Now()
+	results, err := Solve(context.Background(), c, recipes,
+		SamplesDir(samples), Parallel(len(recipes)), Image(), OCI(ociDir), Docker(dockerDir),
+		Progress(&progress, "plain"), AfterSolve(hook))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d recipes in %s", len(recipes), time.Since(start).Round(time.Millisecond))
+	if len(results) != len(recipes) {
+		t.Fatalf("%d results for %d recipes", len(results), len(recipes))
+	}
+	for i, r := range results {
+		if r.Name != recipes[i].Name {
+			t.Errorf("result %d is %s; want %s", i, r.Name, recipes[i].Name)
+		}
+		t.Logf("%-14s %-18s %d/%d cached %6s %q %q", r.Name, r.Status, r.Cached, r.Vertices, r.Duration.Round(time.Millisecond), r.FailedVertex, r.Error)
+	}
+	res := byName(results)
+
+	want := map[string]Status{
+		"t.ok": StatusOK, "t.shared-a": StatusOK, "t.shared-b": StatusOK,
+		"t.err": StatusExpectedFailure, "t.copy-fails": StatusFailed, "t.run-fails": StatusFailed,
+		"t.builds.err": StatusUnexpectedSuccess, "t.no-base": StatusFailed, "t.builds-hook-fails.err": StatusFailed,
+	}
+	for name, st := range want {
+		if res[name].Status != st {
+			t.Errorf("%s: status %s (%s); want %s", name, res[name].Status, res[name].Error, st)
+		}
+	}
+	var unexpected []string
+	for _, r := range Unexpected(results) {
+		unexpected = append(unexpected, r.Name)
+	}
+	if w := []string{"t.copy-fails", "t.run-fails", "t.builds.err", "t.builds-hook-fails.err", "t.no-base"}; !slices.Equal(unexpected, w) {
+		t.Errorf("Unexpected = %v; want %v", unexpected, w)
+	}
+
+	// Failures: the step that failed, BuildKit's message, no output.
+	for name, step := range map[string]string{
+		"t.err":        "[scratch] COPY --from=scratch /nope /",
+		"t.copy-fails": "[scratch] COPY missing.c /",
+		"t.run-fails":  "[scratch] RUN true",
+		"t.no-base":    "[internal] load metadata for 127.0.0.1:1/minikit/missing:1",
+	} {
+		r := res[name]
+		if r.FailedVertex != step {
+			t.Errorf("%s: failed step %q; want %q", name, r.FailedVertex, step)
+		}
+		if r.Error == "" || r.ImageDigest != "" || len(r.Outputs) != 0 {
+			t.Errorf("%s: error %q, digest %q, outputs %v", name, r.Error, r.ImageDigest, r.Outputs)
+		}
+		for _, p := range []string{filepath.Join(ociDir, name+".oci.tar"), filepath.Join(dockerDir, name+".docker.tar")} {
+			if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("%s: %s exists after a failed build (%v)", name, p, err)
+			}
+		}
+	}
+
+	// Successes: digests, both tarballs, valid, and the hook saw the config.
+	for _, name := range []string{"t.ok", "t.shared-a", "t.shared-b", "t.builds.err"} {
+		r := res[name]
+		if !strings.HasPrefix(r.ImageDigest, "sha256:") || !strings.HasPrefix(r.ConfigDigest, "sha256:") {
+			t.Errorf("%s: image digest %q, config digest %q", name, r.ImageDigest, r.ConfigDigest)
+		}
+		if r.ImageName != "docker.io/library/minikit:"+name {
+			t.Errorf("%s: image name %q", name, r.ImageName)
+		}
+		ociTar, dockerTar := filepath.Join(ociDir, name+".oci.tar"), filepath.Join(dockerDir, name+".docker.tar")
+		if !slices.Equal(r.Outputs, []string{ociTar, dockerTar}) {
+			t.Errorf("%s: outputs %v", name, r.Outputs)
+		}
+		if names := tarNames(t, ociTar); !slices.Contains(names, "index.json") || !slices.Contains(names, "oci-layout") {
+			t.Errorf("%s: OCI tarball holds %v", name, names)
+		}
+		if names := tarNames(t, dockerTar); !slices.Contains(names, "manifest.json") {
+			t.Errorf("%s: docker tarball holds %v", name, names)
+		}
+		if r.Vertices == 0 || r.Duration <= 0 || r.StandIn {
+			t.Errorf("%s: %d steps, duration %s, stand-in %v", name, r.Vertices, r.Duration, r.StandIn)
+		}
+		if _, ok := hooked[name]; !ok {
+			t.Errorf("%s: AfterSolve not called", name)
+		}
+	}
+	if r := res["t.builds-hook-fails.err"]; r.Error != "after solving t.builds-hook-fails.err: hook failed" || len(r.Outputs) != 0 {
+		t.Errorf("t.builds-hook-fails.err: error %q, outputs %v", r.Error, r.Outputs)
+	}
+	if e := res["t.no-base"].Error; !strings.Contains(e, "127.0.0.1:1/minikit/missing:1") {
+		t.Errorf("t.no-base: error %q does not name the image", e)
+	}
+	for _, name := range []string{"t.err", "t.copy-fails", "t.run-fails", "t.no-base"} {
+		if _, ok := hooked[name]; ok {
+			t.Errorf("%s: AfterSolve called for a failed build", name)
+		}
+	}
+	if img := hooked["t.shared-b"]; img.Config.WorkingDir != "/w" || !slices.Equal(img.Config.Cmd, []string{"/bin/sh", "-c", "./b"}) || img.Architecture != "amd64" {
+		t.Errorf("t.shared-b config: %+v", img)
+	}
+	if img := hooked["t.shared-a"]; !slices.Contains(img.Config.Env, "A=1") {
+		t.Errorf("t.shared-a env: %v", img.Config.Env)
+	}
+	noTempFiles(t, ociDir, dockerDir)
+
+	// The image store holds the successes.
+	if !strings.Contains(progress.String(), "[t.ok] exporting to image") {
+		t.Errorf("progress lacks the labelled export step:\n%s", progress.String())
+	}
+
+	// Again: everything comes from the cache, same digests.
+	again, err := Solve(context.Background(), c, recipes[:1], SamplesDir(samples), OCI(ociDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := again[0]
+	if r.Status != StatusOK || r.Cached != r.Vertices || r.Vertices == 0 {
+		t.Errorf("second solve of t.ok: %s, %d/%d cached", r.Status, r.Cached, r.Vertices)
+	}
+	if r.ConfigDigest != res["t.ok"].ConfigDigest {
+		t.Errorf("second solve: config digest %s, first %s", r.ConfigDigest, res["t.ok"].ConfigDigest)
+	}
+	noTempFiles(t, ociDir)
+}
+
+// TestSolveDaemonCancel cancels a run from inside a build: the build
+// being solved and the ones not started are canceled, nothing is written.
+func TestSolveDaemonCancel(t *testing.T) {
+	c := startBuildkitd(t)
+	out := t.TempDir()
+	var recipes []llbdefs.Recipe
+	for _, n := range []string{"c.first", "c.second", "c.third"} {
+		recipes = append(recipes, llbdefs.Recipe{Name: n, Final: llbdefs.Scratch().Copy("hello.c", "/"+n), Cmd: llbdefs.Exec("/x"), Expect: llbdefs.Works})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	hook := func(hctx context.Context, _ gateway.Client, _ gateway.Reference, r llbdefs.Recipe, _ ocispecs.Image) error {
+		cancel() // as Ctrl-C would, while the first recipe is being built
+		<-hctx.Done()
+		return hctx.Err()
+	}
+	results, err := Solve(ctx, c, recipes, SamplesDir(samplesDir(t)), Parallel(1), OCI(out), AfterSolve(hook))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range results {
+		if r.Status != StatusCanceled || r.Error == "" {
+			t.Errorf("%s: %s %q; want canceled", r.Name, r.Status, r.Error)
+		}
+	}
+	if len(Unexpected(results)) != 3 {
+		t.Errorf("canceled results are unexpected: %v", Unexpected(results))
+	}
+	if names := dirNames(t, out); len(names) != 0 {
+		t.Errorf("output dir holds %v after a canceled run", names)
+	}
+}
+
+func TestSolveSetupErrors(t *testing.T) {
+	ok := []llbdefs.Recipe{{Name: "a", Final: llbdefs.Scratch()}}
+	if _, err := Solve(context.Background(), nil, ok, SamplesDir(t.TempDir())); err == nil {
+		t.Error("nil client accepted")
+	}
+	c, err := client.New(context.Background(), "unix:///nonexistent/bk.sock") // never dialled
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	file := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(file, nil, 0o644)
+	cases := map[string]struct {
+		recipes []llbdefs.Recipe
+		opts    []Option
+	}{
+		"SamplesDir option is required": {ok, nil},
+		"not a directory":               {ok, []Option{SamplesDir(file)}},
+		"valid image tag":               {[]llbdefs.Recipe{{Name: "a/b"}}, []Option{SamplesDir(t.TempDir())}},
+		"given twice":                   {[]llbdefs.Recipe{{Name: "a"}, {Name: "a"}}, []Option{SamplesDir(t.TempDir())}},
+		"export oci=":                   {ok, []Option{SamplesDir(t.TempDir()), OCI(filepath.Join(file, "sub"))}},
+		"progress display":              {ok, []Option{SamplesDir(t.TempDir()), Progress(&bytes.Buffer{}, "tty")}},
+	}
+	for want, tc := range cases {
+		_, err := Solve(context.Background(), c, tc.recipes, tc.opts...)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v; want one containing %q", err, want)
+		}
+	}
+}
+
+// TestSolveDaemonCancelExport interrupts a run while a tarball is being
+// written: no tarball, whole or partial, and no temporary file is left.
+func TestSolveDaemonCancelExport(t *testing.T) {
+	c := startBuildkitd(t)
+	samples := samplesDir(t)
+	big := make([]byte, 64<<20) // random, so the tarball is large
+	if _, err := io.ReadFull(rand.Reader, big); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(samples, "big"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	recipes := []llbdefs.Recipe{
+		{Name: "c.big", Final: llbdefs.Scratch().Copy("big", "/"), Cmd: llbdefs.Exec("/x"), Expect: llbdefs.Works},
+		{Name: "c.big2", Final: llbdefs.Scratch().Copy("big", "/2"), Cmd: llbdefs.Exec("/x"), Expect: llbdefs.Works},
+	}
+	out := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	// Cancel as soon as a temporary tarball shows up.
+	sawTemp := make(chan string, 1)
+	var canceledAt time.Time
+	go func() {
+		for ctx.Err() == nil {
+			es, _ := os.ReadDir(out)
+			for _, e := range es {
+				if strings.HasSuffix(e.Name(), ".tmp") {
+					canceledAt = time.Now()
+					sawTemp <- e.Name()
+					cancel()
+					return
+				}
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	start := time.Now()
+	results, err := Solve(ctx, c, recipes, SamplesDir(samples), OCI(out), Docker(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case name := <-sawTemp:
+		t.Logf("canceled while writing %s; the run took %s, %s of it after the cancel",
+			name, time.Since(start).Round(time.Millisecond), time.Since(canceledAt).Round(time.Millisecond))
+	default:
+		t.Fatalf("no temporary tarball was seen: the cancellation did not interrupt a write (results %+v)", results)
+	}
+	for _, r := range results {
+		if r.Status != StatusCanceled || len(r.Outputs) != 0 {
+			t.Errorf("%s: %s, outputs %v (%s)", r.Name, r.Status, r.Outputs, r.Error)
+		}
+		if r.FailedVertex != "" {
+			t.Errorf("%s: a canceled step is reported as failed: %s (%q)", r.Name, r.FailedVertex, r.Error)
+		}
+	}
+	if names := dirNames(t, out); len(names) != 0 {
+		t.Errorf("output dir holds %v after a canceled export", names)
+	}
+}
