@@ -27,6 +27,7 @@ combination is an LLB graph written in Go, solved in parallel.
 Usage:
   minikit list [--json] [NAME|GLOB...]     the recipe catalog (51 seed rows)
   minikit solve --all | NAME|GLOB...       build recipes, report each result
+  minikit test --all | NAME|GLOB...        build, run each image inside BuildKit, explain the outcome
   minikit daemon status|start|stop         the private buildkitd minikit runs
   minikit standins build|serve|list        offline stand-in base images
 
@@ -72,6 +73,7 @@ func (a app) run(ctx context.Context, args []string) int {
 	commands := map[string]func(context.Context, []string) error{
 		"list":     a.list,
 		"solve":    a.solve,
+		"test":     a.test,
 		"daemon":   a.daemon,
 		"standins": a.standins,
 	}

@@ -2,17 +2,16 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"runtime"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/minikit/minikit/internal/connect"
 	"github.com/minikit/minikit/internal/paths"
 	"github.com/minikit/minikit/pkg/llbdefs"
+	"github.com/minikit/minikit/pkg/measure"
+	"github.com/minikit/minikit/pkg/report"
 	"github.com/minikit/minikit/pkg/runner"
 	"github.com/minikit/minikit/samples"
 )
@@ -23,27 +22,6 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
-// solveRow is one recipe in the summary: the runner's result, or why the
-// recipe was not built.
-type solveRow struct {
-	runner.Result
-	Expect  string `json:"expect"`
-	Skipped string `json:"skipped,omitempty"`
-}
-
-// solveDoc is what `minikit solve --format json` prints.
-type solveDoc struct {
-	Daemon   string     `json:"daemon"`
-	StandIns bool       `json:"stand_ins"`
-	Recipes  []solveRow `json:"recipes"`
-	Summary  struct {
-		OK               int `json:"ok"`
-		ExpectedFailures int `json:"expected_failures"`
-		Unexpected       int `json:"unexpected"`
-		Skipped          int `json:"skipped"`
-	} `json:"summary"`
-}
-
 func (a app) solve(ctx context.Context, args []string) error {
 	fs := a.flags("solve", "[flags] --all | NAME|GLOB...")
 	all := fs.Bool("all", false, "solve every recipe (on stand-ins: every recipe they can reproduce)")
@@ -51,15 +29,47 @@ func (a app) solve(ctx context.Context, args []string) error {
 	var outputs multiFlag
 	fs.Var(&outputs, "output", "where images go, repeatable: image (buildkitd's store, the default), oci=DIR, docker=DIR")
 	progress := fs.String("progress", "auto", "progress display: auto, tty, plain, quiet, rawjson")
-	format := fs.String("format", "table", "summary format: table or json")
+	format := fs.String("format", "table", "summary format: table or json (fields: pkg/report/FIELDS.md)")
+	htmlReport := fs.String("report", "", "also write a self-contained HTML report (size chart, layers, largest files) to `FILE`")
+	sizes := fs.Bool("sizes", true, "measure every image (layers, largest files, wasted bytes) from its exported blobs")
+	topFiles := fs.Int("files", measure.DefaultTopFiles, "largest files listed per image")
+	var budgets multiFlag
+	fs.Var(&budgets, "max-size", "size budget NAME=BYTES (uncompressed; NAME may be a glob; 20kB, 1.5MB, 2MiB), repeatable: a recipe over it fails the run")
 	addr := fs.String("addr", "", "buildkitd address (unix://, tcp://, docker-container://NAME, ...); default $BUILDKIT_HOST, else minikit's private daemon")
 	samplesDir := fs.String("samples", "", "directory of sample programs (default: the ones built into minikit)")
+	var cacheTo, cacheFrom multiFlag
+	fs.Var(&cacheTo, "cache-to", "export each recipe's build cache, repeatable: type=local,dest=DIR | type=registry,ref=REPO | type=gha | type=inline ... [,mode=max]")
+	fs.Var(&cacheFrom, "cache-from", "import each recipe's build cache, repeatable: type=local,src=DIR | type=registry,ref=REPO | type=gha ...")
+	var tlsOpts connect.TLS
+	fs.StringVar(&tlsOpts.CACert, "tlscacert", "", "CA certificate of a tcp:// buildkitd (default $"+connect.EnvTLSCACert+")")
+	fs.StringVar(&tlsOpts.Cert, "tlscert", "", "client certificate for a tcp:// buildkitd (default $"+connect.EnvTLSCert+")")
+	fs.StringVar(&tlsOpts.Key, "tlskey", "", "client key for a tcp:// buildkitd (default $"+connect.EnvTLSKey+")")
+	fs.StringVar(&tlsOpts.ServerName, "tlsservername", "", "name the buildkitd certificate must carry (default $"+connect.EnvTLSServerName+", else the address's host)")
+	testRun := fs.Bool("test", false, "also run each image inside BuildKit and compare its outcome with the expected one (see minikit test)")
+	runTimeout := fs.Duration("run-timeout", runner.DefaultRunTimeout, "with --test: time limit of each run")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *runTimeout <= 0 {
+		return usagef("--run-timeout must be positive, not %s", *runTimeout)
 	}
 	recipes, err := selectRecipes(*all, fs.Args())
 	if err != nil {
 		return err
+	}
+	limits := map[string]int64{}
+	for _, b := range budgets {
+		name, n, err := report.ParseBudget(b)
+		if err != nil {
+			return usagef("--max-size %s: %v", b, err)
+		}
+		limits[name] = n
+	}
+	if len(limits) > 0 && !*sizes {
+		return usagef("--max-size needs sizes: drop --sizes=false")
+	}
+	if *topFiles < 0 {
+		return usagef("--files must be 0 or more, not %d", *topFiles)
 	}
 	if *parallel < 1 {
 		return usagef("--parallel must be at least 1, not %d", *parallel)
@@ -73,12 +83,31 @@ func (a app) solve(ctx context.Context, args []string) error {
 		return usagef("--progress must be auto, tty, plain, quiet or rawjson, not %q", *progress)
 	}
 	opts := []runner.Option{runner.Parallel(*parallel), runner.Progress(a.stderr, *progress)}
+	if *sizes {
+		opts = append(opts, runner.Measure(measure.TopFiles(*topFiles)))
+	}
 	for _, o := range outputs {
 		e, err := runner.ParseOutput(o)
 		if err != nil {
 			return usageError{err}
 		}
 		opts = append(opts, runner.Exports(e))
+	}
+	for _, list := range []struct {
+		vals   multiFlag
+		export bool
+	}{{cacheTo, true}, {cacheFrom, false}} {
+		for _, v := range list.vals {
+			e, err := runner.ParseCache(v, list.export)
+			if err != nil {
+				return usageError{err}
+			}
+			if list.export {
+				opts = append(opts, runner.CacheExports(e))
+			} else {
+				opts = append(opts, runner.CacheImports(e))
+			}
+		}
 	}
 
 	home, err := paths.Default()
@@ -93,21 +122,28 @@ func (a app) solve(ctx context.Context, args []string) error {
 	}
 	opts = append(opts, runner.SamplesDir(dir))
 
-	conn, err := connect.Open(ctx, connect.Options{Addr: *addr, Home: home, Log: a.stderr})
+	conn, err := connect.Open(ctx, connect.Options{Addr: *addr, Home: home, Log: a.stderr, TLS: tlsOpts})
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
+	if *testRun {
+		h, err := newTestHarness(home, *runTimeout)
+		if err != nil {
+			return err
+		}
+		defer h.Close()
+		opts = append(opts, h.Option)
+	}
 
-	doc := solveDoc{Daemon: conn.Addr, StandIns: conn.StandIns}
+	rep := &report.Report{Generated: time.Now().UTC(), Machine: machine(conn.Addr), StandIns: conn.StandIns}
+	rows := map[string]report.Recipe{}
 	var build []llbdefs.Recipe
 	for _, r := range recipes {
 		if *all && conn.StandIns && r.StandIn != llbdefs.Offline {
-			doc.Recipes = append(doc.Recipes, solveRow{
-				Result:  runner.Result{Name: r.Name},
-				Expect:  string(r.Expect),
-				Skipped: "no stand-in: needs " + needs(r),
-			})
+			row := reportRecipe(r, runner.Result{})
+			row.Status, row.Error = report.StatusSkipped, "no stand-in: needs "+needs(r)
+			rows[r.Name] = row
 			continue
 		}
 		build = append(build, r)
@@ -122,37 +158,12 @@ func (a app) solve(ctx context.Context, args []string) error {
 		return err
 	}
 	for i, res := range results {
-		doc.Recipes = append(doc.Recipes, solveRow{Result: res, Expect: string(build[i].Expect)})
+		rows[res.Name] = reportRecipe(build[i], res)
 	}
-	sortRows(doc.Recipes, recipes)
-	for _, row := range doc.Recipes {
-		switch {
-		case row.Skipped != "":
-			doc.Summary.Skipped++
-		case row.Unexpected():
-			doc.Summary.Unexpected++
-		case row.Status == runner.StatusExpectedFailure:
-			doc.Summary.ExpectedFailures++
-		default:
-			doc.Summary.OK++
-		}
+	for _, r := range recipes {
+		rep.Recipes = append(rep.Recipes, rows[r.Name])
 	}
-	if *format == "json" {
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(doc); err != nil {
-			return err
-		}
-	} else if err := printSolveTable(a.stdout, doc, time.Since(start)); err != nil {
-		return err
-	}
-	if ctx.Err() != nil {
-		return fmt.Errorf("interrupted: %w", ctx.Err())
-	}
-	if doc.Summary.Unexpected > 0 {
-		return unexpectedError{doc.Summary.Unexpected}
-	}
-	return nil
+	return a.finish(ctx, rep, limits, *format, *htmlReport, time.Since(start))
 }
 
 // selectRecipes turns --all or names/globs into recipes.
@@ -186,63 +197,4 @@ func shortRefs(refs []string) []string {
 		out[i] = llbdefs.ShortRef(r)
 	}
 	return out
-}
-
-// sortRows puts rows in catalog order.
-func sortRows(rows []solveRow, order []llbdefs.Recipe) {
-	pos := map[string]int{}
-	for i, r := range order {
-		pos[r.Name] = i
-	}
-	sorted := make([]solveRow, len(rows))
-	copy(sorted, rows)
-	for _, r := range rows {
-		sorted[pos[r.Name]] = r
-	}
-	copy(rows, sorted)
-}
-
-func printSolveTable(w io.Writer, doc solveDoc, took time.Duration) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "RECIPE\tRESULT\tEXPECT\tTIME\tCACHED\tDETAIL")
-	for _, row := range doc.Recipes {
-		result, detail := string(row.Status), ""
-		switch {
-		case row.Skipped != "":
-			result, detail = "skipped", row.Skipped
-		case row.Status == runner.StatusExpectedFailure:
-			result, detail = "failed-as-expected", firstLine(row.Error)
-		case row.Status == runner.StatusFailed, row.Status == runner.StatusCanceled:
-			detail = firstLine(row.Error)
-			if row.FailedVertex != "" {
-				detail = row.FailedVertex + ": " + detail
-			}
-		case row.StandIn:
-			detail = "stand-in"
-		}
-		dur := "-"
-		if row.Duration > 0 {
-			dur = row.Duration.Round(100 * time.Millisecond).String()
-		}
-		cached := "-"
-		if row.Vertices > 0 {
-			cached = fmt.Sprintf("%d/%d", row.Cached, row.Vertices)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", row.Name, result, row.Expect, dur, cached, detail)
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	s := doc.Summary
-	_, err := fmt.Fprintf(w, "%d ok, %d failed as expected, %d unexpected, %d skipped in %s\n",
-		s.OK, s.ExpectedFailures, s.Unexpected, s.Skipped, took.Round(100*time.Millisecond))
-	return err
-}
-
-func firstLine(s string) string {
-	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
-	if len(s) > 160 {
-		s = s[:157] + "..."
-	}
-	return s
 }

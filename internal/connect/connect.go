@@ -48,6 +48,10 @@ type Options struct {
 	Log io.Writer
 	// Timeout bounds the first answer of an explicit daemon (default 20 s).
 	Timeout time.Duration
+	// TLS authenticates a tcp:// daemon (and minikit to it). Settings it
+	// leaves empty come from the BUILDKIT_TLS_* environment variables
+	// when the address is an explicit tcp:// one.
+	TLS TLS
 }
 
 // Conn is a connected BuildKit client.
@@ -84,7 +88,15 @@ func Open(ctx context.Context, o Options) (*Conn, error) {
 		}
 		conn.Private = true
 	}
-	c, err := client.New(ctx, conn.Addr)
+	tlsCfg := o.TLS
+	if !conn.Private && strings.HasPrefix(conn.Addr, "tcp://") {
+		tlsCfg = tlsCfg.WithEnv()
+	}
+	copts, err := tlsCfg.clientOpts(conn.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrUnreachable, conn.Addr, err)
+	}
+	c, err := client.New(ctx, conn.Addr, copts...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrUnreachable, conn.Addr, err)
 	}
@@ -92,7 +104,7 @@ func Open(ctx context.Context, o Options) (*Conn, error) {
 	defer cancel()
 	if _, err := c.ListWorkers(pctx); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("%w: %s does not answer: %w", ErrUnreachable, conn.Addr, err)
+		return nil, fmt.Errorf("%w: %s does not answer%s: %w", ErrUnreachable, conn.Addr, tlsCfg.explain(conn.Addr, err), err)
 	}
 	conn.Client = c
 	return conn, nil

@@ -19,6 +19,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/sys/unix"
+
+	"github.com/minikit/minikit/internal/tlsca"
 )
 
 // Option configures Build.
@@ -28,6 +30,15 @@ type options struct {
 	only     []string
 	progress io.Writer
 	workDir  string
+	testCA   *tlsca.CA
+}
+
+// TestCA sets the test CA whose certificate is appended to the CA bundle
+// of every stand-in that has one (see tlsca). It defaults to the CA kept
+// in the "testca" directory beside layoutDir (minikit's home), created if
+// missing.
+func TestCA(ca *tlsca.CA) Option {
+	return func(o *options) { o.testCA = ca }
 }
 
 // Only restricts Build to the named stand-ins (and the parents they need).
@@ -70,6 +81,7 @@ type builder struct {
 	rootfs   map[string]string   // name -> unpacked rootfs directory
 	goLayer  v1.Layer
 	debCache map[string]string // package -> cached .deb path
+	testCA   *tlsca.CA         // appended to the CA bundles
 }
 
 // Build builds every missing or outdated stand-in (all of Catalog, or those
@@ -97,6 +109,11 @@ func Build(ctx context.Context, layoutDir string, opts ...Option) ([]Built, erro
 	}
 	if o.workDir == "" {
 		o.workDir = layoutDir + ".work"
+	}
+	if o.testCA == nil {
+		if o.testCA, err = tlsca.LoadOrCreate(filepath.Join(filepath.Dir(layoutDir), tlsca.DirName)); err != nil {
+			return nil, fmt.Errorf("build stand-ins: %w", err)
+		}
 	}
 	work, err := filepath.Abs(o.workDir)
 	if err != nil {
@@ -140,6 +157,7 @@ func Build(ctx context.Context, layoutDir string, opts ...Option) ([]Built, erro
 		images:   map[string]v1.Image{},
 		rootfs:   map[string]string{},
 		debCache: map[string]string{},
+		testCA:   o.testCA,
 	}
 	var out []Built
 	replaced := false
@@ -151,7 +169,7 @@ func Build(ctx context.Context, layoutDir string, opts ...Option) ([]Built, erro
 		if spec.Parent != "" {
 			parent = b.images[spec.Parent]
 		}
-		if img, ok := existing[spec.Name]; ok && upToDate(img, spec, parent) {
+		if img, ok := existing[spec.Name]; ok && upToDate(img, spec, parent) && b.hasCurrentCA(img, spec) {
 			b.images[spec.Name] = img
 			r, err := report(spec.Name, img, false, 0)
 			if err != nil {
@@ -168,6 +186,11 @@ func Build(ctx context.Context, layoutDir string, opts ...Option) ([]Built, erro
 			img, err = b.build(ctx, spec, parent)
 			if err != nil {
 				return err
+			}
+			if spec.hasCABundle() {
+				if img, err = setLabel(img, LabelTestCA, b.testCA.Fingerprint()); err != nil {
+					return err
+				}
 			}
 			img, err = b.store(ctx, spec, img)
 			return err
@@ -511,4 +534,32 @@ func (b *builder) pruneRootfs() {
 			_ = os.RemoveAll(filepath.Join(dir, e.Name()))
 		}
 	}
+}
+
+// hasCurrentCA says whether img, if spec gives it a CA bundle, carries
+// the current test CA in it (LabelTestCA).
+func (b *builder) hasCurrentCA(img v1.Image, spec Spec) bool {
+	if !spec.hasCABundle() {
+		return true
+	}
+	cf, err := img.ConfigFile()
+	return err == nil && cf.Config.Labels[LabelTestCA] == b.testCA.Fingerprint()
+}
+
+// setLabel returns img with one more label in its config.
+func setLabel(img v1.Image, key, value string) (v1.Image, error) {
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	cf = cf.DeepCopy()
+	if cf.Config.Labels == nil {
+		cf.Config.Labels = map[string]string{}
+	}
+	cf.Config.Labels[key] = value
+	out, err := mutate.ConfigFile(img, cf)
+	if err != nil {
+		return nil, fmt.Errorf("set config: %w", err)
+	}
+	return out, nil
 }

@@ -19,6 +19,9 @@ const (
 	LabelStandIn = "org.minikit.stand-in"
 	LabelFrom    = "org.minikit.stand-in.from"
 	LabelVersion = "org.minikit.stand-in.version"
+	// LabelTestCA is the SHA-256 fingerprint of the test CA appended to
+	// the image's CA bundle (see tlsca), on the stand-ins that install one.
+	LabelTestCA = "org.minikit.stand-in.test-ca"
 
 	// AnnotationRefName names an image in the OCI layout's index.
 	AnnotationRefName = "org.opencontainers.image.ref.name"
@@ -81,6 +84,17 @@ type Spec struct {
 	alpine bool
 }
 
+// hasCABundle says whether the stand-in's own layer makes a CA bundle
+// (it installs ca-certificates): the test CA is appended to it.
+func (s Spec) hasCABundle() bool {
+	for _, p := range s.Packages {
+		if p == "ca-certificates" {
+			return true
+		}
+	}
+	return false
+}
+
 // Repository returns the name without its tag ("library/gcc").
 func (s Spec) Repository() string {
 	repo, _, _ := strings.Cut(s.Name, ":")
@@ -125,8 +139,8 @@ func Catalog() []Spec {
 		{
 			Name:     "library/gcc:12-bookworm",
 			Parent:   "library/debian:bookworm",
-			Version:  "1",
-			From:     "library/debian:bookworm stand-in (debootstrap bookworm minbase) + apt-get install --no-install-recommends gcc libc6-dev ca-certificates",
+			Version:  "2",
+			From:     "library/debian:bookworm stand-in (debootstrap bookworm minbase) + apt-get install --no-install-recommends gcc libc6-dev ca-certificates; minikit's test CA appended to the CA bundle",
 			Packages: []string{"gcc", "libc6-dev", "ca-certificates"},
 			Env:      debianEnv,
 			Cmd:      []string{"bash"},
@@ -135,7 +149,7 @@ func Catalog() []Spec {
 		{
 			Name:       "library/golang:1.26-bookworm",
 			Parent:     "library/gcc:12-bookworm",
-			Version:    "1",
+			Version:    "2",
 			From:       "library/gcc:12-bookworm stand-in (debootstrap bookworm minbase + apt-get install gcc libc6-dev ca-certificates) + " + goFrom,
 			Env:        goEnv,
 			Cmd:        []string{"bash"},
@@ -144,8 +158,8 @@ func Catalog() []Spec {
 		},
 		{
 			Name:     "library/alpine:3.22",
-			Version:  "1",
-			From:     "Debian bookworm .debs unpacked with dpkg-deb -x: busybox-static 1.35 (applet links) + musl + ca-certificates bundle; not Alpine (no apk)",
+			Version:  "2",
+			From:     "Debian bookworm .debs unpacked with dpkg-deb -x: busybox-static 1.35 (applet links) + musl + ca-certificates bundle (with minikit's test CA appended); not Alpine (no apk)",
 			Packages: []string{"busybox-static", "musl", "ca-certificates"},
 			Env:      debianEnv,
 			Cmd:      []string{"/bin/sh"},
@@ -155,7 +169,7 @@ func Catalog() []Spec {
 		{
 			Name:       "library/golang:1.26-alpine3.22",
 			Parent:     "library/alpine:3.22",
-			Version:    "1",
+			Version:    "2",
 			From:       "library/alpine:3.22 stand-in (Debian busybox-static + musl + ca-certificates) + " + goFrom + "; no C compiler",
 			Env:        goEnv,
 			Cmd:        []string{"/bin/sh"},

@@ -19,6 +19,8 @@ import (
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/minikit/minikit/internal/tlsca"
 )
 
 // rootfsSkip are directories whose contents never go into a layer.
@@ -211,6 +213,11 @@ func (b *builder) buildApt(ctx context.Context, spec Spec, parent v1.Image) (v1.
 	if err != nil {
 		return nil, err
 	}
+	if spec.hasCABundle() {
+		if err := appendCA(upper, b.testCA); err != nil {
+			return nil, err
+		}
+	}
 	skip := append([]string{"tmp", "var/tmp", "var/cache/apt/archives", "var/lib/apt/lists"}, rootfsSkip...)
 	layer, err := b.layerFromTree(ctx, spec.Name, upper, treeOptions{overlay: true, skipContents: skip, lower: lower})
 	if err != nil {
@@ -380,6 +387,11 @@ func (b *builder) buildDebs(ctx context.Context, spec Spec) (v1.Image, error) {
 	if err := caBundle(root); err != nil {
 		return nil, err
 	}
+	if spec.hasCABundle() {
+		if err := appendCA(root, b.testCA); err != nil {
+			return nil, err
+		}
+	}
 	sk := skeletonFiles{busybox: true}
 	if spec.alpine {
 		sk.osRelease = alpineOSRelease
@@ -500,6 +512,22 @@ func caBundle(root string) error {
 		return err
 	}
 	return writeFile(dst, buf.String(), 0o644)
+}
+
+// appendCA appends the test CA's certificate to the CA bundle under root
+// (etc/ssl/certs/ca-certificates.crt), which must exist.
+func appendCA(root string, ca *tlsca.CA) error {
+	bundle := filepath.Join(root, "etc", "ssl", "certs", "ca-certificates.crt")
+	data, err := os.ReadFile(bundle)
+	if err != nil {
+		return fmt.Errorf("append the test CA: %w", err)
+	}
+	if len(data) > 0 && data[len(data)-1] != '\n' {
+		data = append(data, '\n')
+	}
+	data = append(data, "# "+tlsca.CommonName+"\n"...)
+	data = append(data, ca.CertPEM...)
+	return writeFile(bundle, string(data), 0o644)
 }
 
 // fetchDebs returns cached .deb files of pkgs (Debian's candidate versions

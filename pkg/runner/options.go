@@ -8,11 +8,13 @@ import (
 	"os"
 	"runtime"
 
+	"github.com/moby/buildkit/client"
 	gateway "github.com/moby/buildkit/frontend/gateway/client"
 	"github.com/moby/buildkit/util/progress/progressui"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/minikit/minikit/pkg/llbdefs"
+	"github.com/minikit/minikit/pkg/measure"
 )
 
 // An Option configures Solve.
@@ -34,6 +36,12 @@ type config struct {
 	progressOut  io.Writer
 	progressMode progressui.DisplayMode
 	afterSolve   AfterSolveFunc
+	test         *TestOptions // run each image once solved (run.go)
+	entitlements []string     // SolveOpt.AllowedEntitlements (run.go)
+	measure      bool
+	measureOpts  []measure.Option
+	cacheExports []client.CacheOptionsEntry // see cache.go
+	cacheImports []client.CacheOptionsEntry
 }
 
 func newConfig(opts []Option) (*config, error) {

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/minikit/minikit/pkg/llbdefs"
+	"github.com/minikit/minikit/pkg/measure"
 )
 
 // Status is how a recipe's build ended.
@@ -43,6 +44,9 @@ type Result struct {
 	StandIn       bool     `json:"stand_in"`
 	StandInImages []string `json:"stand_in_images,omitempty"`
 
+	// Image holds the image's sizes, with the Measure option.
+	Image *measure.Image `json:"image,omitempty"`
+
 	// Outputs are the tarballs written, one per file export.
 	Outputs []string `json:"outputs,omitempty"`
 
@@ -53,6 +57,9 @@ type Result struct {
 	// recipe rebuilt with nothing changed has Cached == Vertices.
 	Vertices int `json:"vertices"`
 	Cached   int `json:"cached_vertices"`
+
+	// Run is the outcome of running the image, with the Test option.
+	Run *RunOutcome `json:"run,omitempty"`
 }
 
 // classify turns a build's outcome into a Status: err is the build's
@@ -75,6 +82,9 @@ func classify(r llbdefs.Recipe, err error, canceled bool) Status {
 // Unexpected reports whether the result calls for attention: a build that
 // failed or succeeded against expectations, or that did not finish.
 func (r Result) Unexpected() bool {
+	if r.Run != nil && !r.Run.Matches {
+		return true // it ran differently from what the recipe expects
+	}
 	switch r.Status {
 	case StatusOK, StatusExpectedFailure:
 		return false

@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/moby/buildkit/client"
@@ -65,6 +67,13 @@ func Solve(ctx context.Context, c *client.Client, recipes []llbdefs.Recipe, opts
 			return nil, fmt.Errorf("export %s: %w", e, err)
 		}
 	}
+	names := make([]string, len(recipes))
+	for i, r := range recipes {
+		names[i] = r.Name
+	}
+	if err := prepareLocalCaches(cfg.cacheExports, names); err != nil {
+		return nil, err
+	}
 	samples, err := fsutil.NewFS(cfg.samplesDir)
 	if err != nil {
 		return nil, fmt.Errorf("samples directory: %w", err)
@@ -110,8 +119,12 @@ type solver struct {
 type built struct {
 	standIns []string
 	steps    map[digest.Digest]bool
-	err      error // the build function's own error, with its context
-	built    bool  // the image was solved (a later error is the hook's)
+	err      error       // the build function's own error, with its context
+	built    bool        // the image was solved (a later error is the hook's)
+	run      *RunOutcome // the Test option's run (run.go)
+	// baseDiffIDs are the run image's layers, for Measure (read by the
+	// exporter's output callback, on another goroutine).
+	baseDiffIDs atomic.Pointer[[]string]
 }
 
 // solve builds one recipe and never fails: the outcome is in the Result.
@@ -120,9 +133,27 @@ func (s *solver) solve(ctx context.Context, r llbdefs.Recipe) Result {
 	res := Result{Name: r.Name}
 
 	entries, files := exportEntries(s.cfg.exports, r.Name)
+	var info built
+	var meter *meter
+	if s.cfg.measure {
+		meter = newMeter(r.Name, s.cfg.measureOpts, func() []string {
+			if ids := info.baseDiffIDs.Load(); ids != nil {
+				return *ids
+			}
+			return nil
+		})
+		entries = append(entries, meter.entry)
+	}
 	opt := client.SolveOpt{
 		Exports:     entries,
 		LocalMounts: map[string]fsutil.FS{llbdefs.SamplesName: s.samples},
+		// network.host, for the Test option's runs (run.go).
+		AllowedEntitlements: s.cfg.entitlements,
+		// Each recipe's own cache entries (cache.go).
+		CacheExports: recipeCache(s.cfg.cacheExports, r.Name, true),
+		CacheImports: recipeCache(s.cfg.cacheImports, r.Name, false),
+		// Not nil: BuildKit's client copies the cache imports into it.
+		FrontendAttrs: map[string]string{},
 	}
 
 	statusCh := make(chan *client.SolveStatus)
@@ -137,7 +168,6 @@ func (s *solver) solve(ctx context.Context, r llbdefs.Recipe) Result {
 		}
 	}()
 
-	var info built
 	resp, err := s.c.Build(ctx, opt, product, func(ctx context.Context, gw gateway.Client) (*gateway.Result, error) {
 		res, err := s.build(ctx, gw, r, &info)
 		info.err = err
@@ -145,6 +175,22 @@ func (s *solver) solve(ctx context.Context, r llbdefs.Recipe) Result {
 	}, statusCh)
 	<-drained // Build closed statusCh
 
+	if meter != nil {
+		img, merr := meter.finish(err)
+		if err == nil && merr != nil {
+			err = fmt.Errorf("measure %s: %w", r.Name, merr)
+		}
+		res.Image = img
+	}
+	if err == nil {
+		for _, e := range opt.CacheExports {
+			if e.Type == "local" {
+				if err = publishLocalCache(filepath.Dir(filepath.Dir(e.Attrs["dest"])), r.Name); err != nil {
+					break
+				}
+			}
+		}
+	}
 	if err == nil {
 		for _, f := range files {
 			if cerr := f.commit(); cerr != nil {
@@ -159,6 +205,7 @@ func (s *solver) solve(ctx context.Context, r llbdefs.Recipe) Result {
 			f.discard()
 		}
 		res.Outputs = nil
+		res.Image = nil
 	}
 
 	res.Status = classify(r, err, ctx.Err() != nil)
@@ -187,6 +234,7 @@ func (s *solver) solve(ctx context.Context, r llbdefs.Recipe) Result {
 		res.ImageDigest = resp.ExporterResponse[exptypes.ExporterImageDigestKey]
 		res.ConfigDigest = resp.ExporterResponse[exptypes.ExporterImageConfigDigestKey]
 	}
+	res.Run = info.run
 	res.StandInImages = info.standIns
 	res.StandIn = len(info.standIns) > 0
 	if info.steps != nil {
@@ -212,6 +260,11 @@ func (s *solver) build(ctx context.Context, gw gateway.Client, r llbdefs.Recipe,
 		}
 		if ref == r.RunImage() {
 			base = img
+			ids := make([]string, 0, len(img.RootFS.DiffIDs))
+			for _, d := range img.RootFS.DiffIDs {
+				ids = append(ids, d.String())
+			}
+			info.baseDiffIDs.Store(&ids)
 		}
 	}
 
@@ -221,7 +274,13 @@ func (s *solver) build(ctx context.Context, gw gateway.Client, r llbdefs.Recipe,
 	}
 	info.steps = definitionSteps(def.Def)
 
-	res, err := gw.Solve(ctx, gateway.SolveRequest{Definition: def.ToPB(), Evaluate: true})
+	var imports []gateway.CacheOptionsEntry
+	if len(s.cfg.cacheImports) > 0 {
+		if imports, err = gatewayCacheImports(gw); err != nil {
+			return nil, err
+		}
+	}
+	res, err := gw.Solve(ctx, gateway.SolveRequest{Definition: def.ToPB(), Evaluate: true, CacheImports: imports})
 	if err != nil {
 		return nil, err
 	}
@@ -236,6 +295,9 @@ func (s *solver) build(ctx context.Context, gw gateway.Client, r llbdefs.Recipe,
 		if err := s.cfg.afterSolve(ctx, gw, ref, r, img); err != nil {
 			return nil, fmt.Errorf("after solving %s: %w", r.Name, err)
 		}
+	}
+	if s.cfg.test != nil {
+		info.run = RunImage(ctx, gw, ref, r, img, *s.cfg.test)
 	}
 	cfg, err := json.Marshal(img)
 	if err != nil {

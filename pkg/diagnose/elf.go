@@ -1,0 +1,212 @@
+package diagnose
+
+import (
+	"bytes"
+	"context"
+	"debug/elf"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+)
+
+// Binary is what an executable's ELF headers say it needs to start.
+type Binary struct {
+	// Interp is the ELF interpreter (PT_INTERP), the dynamic loader;
+	// "" for a static binary.
+	Interp string
+	// Needed are the shared libraries it links (DT_NEEDED), in order.
+	Needed []string
+	// RunPath is DT_RUNPATH, else DT_RPATH, split on ':'.
+	RunPath []string
+	Machine elf.Machine
+}
+
+// Static reports whether the binary starts with no loader.
+func (b Binary) Static() bool { return b.Interp == "" }
+
+// LoaderKind names the C library a loader path belongs to.
+func LoaderKind(interp string) string {
+	base := path.Base(interp)
+	switch {
+	case strings.HasPrefix(base, "ld-musl-"):
+		return "musl loader"
+	case strings.HasPrefix(base, "ld-linux"):
+		return "glibc loader"
+	}
+	return "dynamic loader"
+}
+
+// ParseELF reads an ELF file's loader and libraries. A file that is not
+// ELF is an error.
+func ParseELF(r io.ReaderAt) (Binary, error) {
+	f, err := elf.NewFile(r)
+	if err != nil {
+		return Binary{}, err
+	}
+	defer f.Close()
+	b := Binary{Machine: f.Machine}
+	for _, p := range f.Progs {
+		if p.Type != elf.PT_INTERP {
+			continue
+		}
+		data, err := io.ReadAll(p.Open())
+		if err != nil {
+			return Binary{}, fmt.Errorf("read PT_INTERP: %w", err)
+		}
+		b.Interp = string(bytes.TrimRight(data, "\x00"))
+	}
+	if b.Needed, err = f.ImportedLibraries(); err != nil {
+		return Binary{}, fmt.Errorf("read DT_NEEDED: %w", err)
+	}
+	for _, tag := range []elf.DynTag{elf.DT_RUNPATH, elf.DT_RPATH} {
+		vals, err := f.DynString(tag)
+		if err != nil || len(vals) == 0 {
+			continue
+		}
+		for _, v := range vals {
+			b.RunPath = append(b.RunPath, strings.Split(v, ":")...)
+		}
+		break
+	}
+	return b, nil
+}
+
+// InspectELF parses the ELF file at name in the image. ok is false when
+// the file is not ELF (a script, say).
+func InspectELF(ctx context.Context, fsys FS, name string) (b Binary, ok bool, err error) {
+	real, st, err := Resolve(ctx, fsys, name)
+	if err != nil {
+		return Binary{}, false, err
+	}
+	head, err := fsys.ReadFile(ctx, real, 0, 4)
+	if err != nil {
+		return Binary{}, false, err
+	}
+	if !bytes.Equal(head, []byte(elf.ELFMAG)) {
+		return Binary{}, false, nil
+	}
+	b, err = ParseELF(&readerAt{ctx: ctx, fsys: fsys, name: real, size: st.Size, blocks: map[int64][]byte{}})
+	if err != nil {
+		return Binary{}, false, fmt.Errorf("%s: %w", name, err)
+	}
+	return b, true, nil
+}
+
+// Default library directories of x86-64 loaders, after DT_RUNPATH and
+// ld.so.conf: glibc (Debian multiarch first), then musl.
+var (
+	glibcDirs = []string{"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib"}
+	muslDirs  = []string{"/lib", "/usr/local/lib", "/usr/lib"}
+)
+
+// MissingLibraries returns the libraries b needs that its loader would
+// not find in the image, in DT_NEEDED order, looking (not recursively)
+// where the loader would: DT_RUNPATH, the directories of /etc/ld.so.conf
+// (glibc) or /etc/ld-musl-x86_64.path (musl), then the default ones. The
+// loader's own name (ld-linux-*.so.2) counts as found when the loader is.
+func MissingLibraries(ctx context.Context, fsys FS, b Binary) []string {
+	dirs := append([]string(nil), b.RunPath...)
+	if LoaderKind(b.Interp) == "musl loader" {
+		dirs = append(dirs, muslPath(ctx, fsys)...)
+		dirs = append(dirs, muslDirs...)
+	} else {
+		dirs = append(dirs, ldSoConf(ctx, fsys, "/etc/ld.so.conf", 0)...)
+		dirs = append(dirs, glibcDirs...)
+	}
+	var missing []string
+	for _, lib := range b.Needed {
+		if strings.Contains(lib, "/") {
+			if !exists(ctx, fsys, lib) {
+				missing = append(missing, lib)
+			}
+			continue
+		}
+		if b.Interp != "" && path.Base(b.Interp) == lib && exists(ctx, fsys, b.Interp) {
+			continue
+		}
+		found := false
+		for _, d := range dirs {
+			if strings.HasPrefix(d, "/") && exists(ctx, fsys, path.Join(d, lib)) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			missing = append(missing, lib)
+		}
+	}
+	return missing
+}
+
+// ldSoConf reads the directories of a glibc ld.so.conf, following its
+// include lines (with a * glob in the last component only).
+func ldSoConf(ctx context.Context, fsys FS, file string, depth int) []string {
+	if depth > 4 {
+		return nil
+	}
+	real, _, err := Resolve(ctx, fsys, file)
+	if err != nil {
+		return nil
+	}
+	data, err := fsys.ReadFile(ctx, real, 0, 0)
+	if err != nil {
+		return nil
+	}
+	var dirs []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if i := strings.IndexByte(line, '#'); i >= 0 {
+			line = line[:i]
+		}
+		fields := strings.Fields(line)
+		switch {
+		case len(fields) == 0:
+		case fields[0] == "include":
+			for _, pat := range fields[1:] {
+				if !path.IsAbs(pat) {
+					pat = path.Join(path.Dir(file), pat)
+				}
+				for _, f := range glob(ctx, fsys, pat) {
+					dirs = append(dirs, ldSoConf(ctx, fsys, f, depth+1)...)
+				}
+			}
+		default:
+			dirs = append(dirs, fields...)
+		}
+	}
+	return dirs
+}
+
+func glob(ctx context.Context, fsys FS, pat string) []string {
+	dir, base := path.Split(pat)
+	if !strings.ContainsAny(base, "*?[") {
+		return []string{pat}
+	}
+	real, _, err := Resolve(ctx, fsys, dir)
+	if err != nil {
+		return nil
+	}
+	names, err := fsys.ReadDir(ctx, real)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, n := range names {
+		if ok, _ := path.Match(base, n); ok {
+			out = append(out, path.Join(dir, n))
+		}
+	}
+	return out
+}
+
+func muslPath(ctx context.Context, fsys FS) []string {
+	real, _, err := Resolve(ctx, fsys, "/etc/ld-musl-x86_64.path")
+	if err != nil {
+		return nil
+	}
+	data, err := fsys.ReadFile(ctx, real, 0, 0)
+	if err != nil {
+		return nil
+	}
+	return strings.FieldsFunc(string(data), func(r rune) bool { return r == ':' || r == '\n' || r == ' ' })
+}

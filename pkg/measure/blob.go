@@ -1,0 +1,267 @@
+package measure
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"path"
+	"strings"
+
+	"github.com/klauspost/compress/zstd"
+	digest "github.com/opencontainers/go-digest"
+)
+
+// maxJSON is the largest blob kept in memory as a possible manifest, index
+// or config. Larger JSON blobs (SBOMs, provenance) are hashed and dropped.
+const maxJSON = 4 << 20
+
+// errMissing is returned by a store for a blob it does not hold.
+var errMissing = errors.New("blob not found")
+
+// compression is what a blob's first bytes say it is.
+type compression int
+
+const (
+	compNone compression = iota // tried as a plain tar
+	compGzip
+	compZstd
+	compJSON
+)
+
+func (c compression) String() string {
+	switch c {
+	case compGzip:
+		return "gzip"
+	case compZstd:
+		return "zstd"
+	case compJSON:
+		return "JSON"
+	}
+	return "uncompressed"
+}
+
+// A blob is what reading one blob found. Reading it failed only if the
+// source could not be read; content problems are recorded in it and matter
+// only if the blob is used.
+type blob struct {
+	digest digest.Digest // its name in the layout
+	size   int64         // bytes read
+	sum    digest.Digest // sha256 of the bytes read
+	comp   compression
+	data   []byte      // compJSON: the content
+	layer  *layerStats // compressed or plain tar: what its tar stream holds
+	err    error       // why it could not be read as a layer
+}
+
+// check reports a blob whose content does not match its name or its
+// expected size (-1: unknown).
+func (b *blob) check(size int64) error {
+	if b.sum != b.digest {
+		return fmt.Errorf("content digest is %s, not %s", b.sum, b.digest)
+	}
+	if size >= 0 && b.size != size {
+		return fmt.Errorf("blob is %d bytes, the descriptor says %d", b.size, size)
+	}
+	return nil
+}
+
+// layerStats is what a layer's tar stream holds.
+type layerStats struct {
+	uncompressed int64         // length of the tar stream
+	diffID       digest.Digest // its sha256
+	entries      []entry
+	files        int   // regular files
+	fileBytes    int64 // their sizes
+}
+
+type entryKind uint8
+
+const (
+	kindFile entryKind = iota
+	kindDir
+	kindOther    // symlink, hard link, device, fifo
+	kindWhiteout // path is the name removed
+	kindOpaque   // path is the directory whose lower contents are hidden
+)
+
+// An entry is one tar entry of a layer.
+type entry struct {
+	path string // absolute and cleaned; for whiteouts, the path removed
+	size int64  // regular files only
+	kind entryKind
+}
+
+// hashReader hashes and counts what is read through it and remembers the
+// source's first error, so that a failure of the stream itself is told
+// apart from bad content.
+type hashReader struct {
+	r   io.Reader
+	h   hash.Hash
+	n   int64
+	err error // first error other than io.EOF
+}
+
+func newHashReader(r io.Reader) *hashReader { return &hashReader{r: r, h: sha256.New()} }
+
+func (h *hashReader) Read(p []byte) (int, error) {
+	n, err := h.r.Read(p)
+	if n > 0 {
+		h.h.Write(p[:n])
+		h.n += int64(n)
+	}
+	if err != nil && err != io.EOF && h.err == nil {
+		h.err = err
+	}
+	return n, err
+}
+
+func (h *hashReader) digest() digest.Digest {
+	return digest.NewDigestFromEncoded(digest.SHA256, fmt.Sprintf("%x", h.h.Sum(nil)))
+}
+
+// analyze reads a blob of the given size to its end: it hashes it and, by
+// its first bytes, keeps it (small JSON) or decompresses and walks it as a
+// layer. The error is a failure to read r (including r ending before size
+// bytes); problems with the content are left in the blob.
+func analyze(r io.Reader, name digest.Digest, size int64) (*blob, error) {
+	raw := newHashReader(r)
+	b := &blob{digest: name}
+
+	head := make([]byte, min(max(size, 0), 512))
+	n, _ := io.ReadFull(raw, head)
+	head = head[:n]
+	content := io.MultiReader(bytes.NewReader(head), raw)
+
+	switch {
+	case looksJSON(head) && size <= maxJSON:
+		b.comp = compJSON
+		data, _ := io.ReadAll(content)
+		b.data = data
+	case bytes.HasPrefix(head, []byte{0x1f, 0x8b}):
+		b.comp = compGzip
+		b.layer, b.err = readGzipLayer(content)
+	case bytes.HasPrefix(head, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		b.comp = compZstd
+		b.layer, b.err = readZstdLayer(content)
+	default:
+		b.comp = compNone
+		b.layer, b.err = readTarLayer(content)
+	}
+	// Whatever the content, hash the blob to its end.
+	if _, err := io.Copy(io.Discard, raw); err != nil && raw.err == nil {
+		raw.err = err
+	}
+	b.size = raw.n
+	b.sum = raw.digest()
+	if errors.Is(raw.err, io.ErrUnexpectedEOF) {
+		return nil, fmt.Errorf("blob %s: truncated: %d of %d bytes: %w", name, raw.n, size, raw.err)
+	}
+	if raw.err != nil {
+		return nil, fmt.Errorf("blob %s: reading byte %d of %d: %w", name, raw.n, size, raw.err)
+	}
+	if size >= 0 && raw.n < size {
+		return nil, fmt.Errorf("blob %s: truncated: %d of %d bytes: %w", name, raw.n, size, io.ErrUnexpectedEOF)
+	}
+	if b.err != nil {
+		b.layer = nil
+	}
+	return b, nil
+}
+
+func looksJSON(head []byte) bool {
+	t := bytes.TrimLeft(head, " \t\r\n")
+	return len(t) > 0 && (t[0] == '{' || t[0] == '[')
+}
+
+func readGzipLayer(r io.Reader) (*layerStats, error) {
+	zr, err := gzip.NewReader(r)
+	if err != nil {
+		return nil, fmt.Errorf("gzip: %w", err)
+	}
+	defer zr.Close()
+	st, err := readTarLayer(zr)
+	if err != nil {
+		return nil, fmt.Errorf("gzip layer: %w", err)
+	}
+	return st, nil
+}
+
+func readZstdLayer(r io.Reader) (*layerStats, error) {
+	zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1))
+	if err != nil {
+		return nil, fmt.Errorf("zstd: %w", err)
+	}
+	defer zr.Close()
+	st, err := readTarLayer(zr)
+	if err != nil {
+		return nil, fmt.Errorf("zstd layer: %w", err)
+	}
+	return st, nil
+}
+
+// readTarLayer walks a layer's tar stream and reads it to its end (past
+// the end-of-archive blocks), hashing it.
+func readTarLayer(r io.Reader) (*layerStats, error) {
+	u := newHashReader(r)
+	st := &layerStats{}
+	tr := tar.NewReader(u)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("tar stream, after %d entries: %w", len(st.entries), err)
+		}
+		e, ok := tarEntry(hdr)
+		if !ok {
+			continue
+		}
+		if e.kind == kindFile {
+			st.files++
+			st.fileBytes += e.size
+		}
+		st.entries = append(st.entries, e)
+	}
+	if _, err := io.Copy(io.Discard, u); err != nil {
+		return nil, fmt.Errorf("tar stream, after the end of the archive: %w", err)
+	}
+	st.uncompressed = u.n
+	st.diffID = u.digest()
+	return st, nil
+}
+
+// tarEntry turns a tar header into an entry; false for the root directory
+// and metadata-only headers.
+func tarEntry(hdr *tar.Header) (entry, bool) {
+	p := cleanPath(hdr.Name)
+	dir, base := path.Split(p)
+	switch {
+	case base == ".wh..wh..opq":
+		return entry{path: path.Clean(dir), kind: kindOpaque}, true
+	case strings.HasPrefix(base, ".wh."):
+		return entry{path: path.Join(dir, base[len(".wh."):]), kind: kindWhiteout}, true
+	}
+	switch hdr.Typeflag {
+	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse:
+		return entry{path: p, size: hdr.Size, kind: kindFile}, true
+	case tar.TypeDir:
+		if p == "/" {
+			return entry{}, false
+		}
+		return entry{path: p, kind: kindDir}, true
+	case tar.TypeXHeader, tar.TypeXGlobalHeader, tar.TypeGNULongName, tar.TypeGNULongLink:
+		return entry{}, false // archive/tar folds these into the next header
+	}
+	return entry{path: p, kind: kindOther}, true
+}
+
+// cleanPath makes a tar name absolute and clean: "./usr/bin/" -> "/usr/bin".
+func cleanPath(name string) string {
+	return path.Clean("/" + name)
+}
