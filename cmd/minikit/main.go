@@ -28,6 +28,9 @@ Usage:
   minikit list [--json] [NAME|GLOB...]     the recipe catalog (51 seed rows)
   minikit solve --all | NAME|GLOB...       build recipes, report each result
   minikit test --all | NAME|GLOB...        build, run each image inside BuildKit, explain the outcome
+  minikit report [-o FILE] RESULTS.json    the HTML report of a saved 'solve --format json'
+  minikit dockerfile NAME                  the Dockerfile equivalent of a recipe
+  minikit bake [--dir DIR]                 regenerate docker-bake.hcl for 'docker buildx bake'
   minikit daemon status|start|stop         the private buildkitd minikit runs
   minikit standins build|serve|list        offline stand-in base images
 
@@ -71,11 +74,14 @@ func (a app) run(ctx context.Context, args []string) int {
 		return exitUsage
 	}
 	commands := map[string]func(context.Context, []string) error{
-		"list":     a.list,
-		"solve":    a.solve,
-		"test":     a.test,
-		"daemon":   a.daemon,
-		"standins": a.standins,
+		"list":       a.list,
+		"solve":      a.solve,
+		"test":       a.test,
+		"daemon":     a.daemon,
+		"standins":   a.standins,
+		"report":     a.report,
+		"dockerfile": a.dockerfile,
+		"bake":       a.bake,
 	}
 	name, rest := args[0], args[1:]
 	switch name {

@@ -35,7 +35,9 @@ func (a app) solve(ctx context.Context, args []string) error {
 	topFiles := fs.Int("files", measure.DefaultTopFiles, "largest files listed per image")
 	var budgets multiFlag
 	fs.Var(&budgets, "max-size", "size budget NAME=BYTES (uncompressed; NAME may be a glob; 20kB, 1.5MB, 2MiB), repeatable: a recipe over it fails the run")
-	addr := fs.String("addr", "", "buildkitd address (unix://, tcp://, docker-container://NAME, ...); default $BUILDKIT_HOST, else minikit's private daemon")
+	var addrs multiFlag
+	fs.Var(&addrs, "addr", "buildkitd address (unix://, tcp://, docker-container://NAME, ...), repeatable or a comma list: recipes are spread over the daemons, "+
+		"those sharing a build stage on one, and a daemon lost mid-run has its recipes retried on the others; default $BUILDKIT_HOST (same syntax), else minikit's private daemon")
 	samplesDir := fs.String("samples", "", "directory of sample programs (default: the ones built into minikit)")
 	var cacheTo, cacheFrom multiFlag
 	fs.Var(&cacheTo, "cache-to", "export each recipe's build cache, repeatable: type=local,dest=DIR | type=registry,ref=REPO | type=gha | type=inline ... [,mode=max]")
@@ -83,9 +85,6 @@ func (a app) solve(ctx context.Context, args []string) error {
 		return usagef("--progress must be auto, tty, plain, quiet or rawjson, not %q", *progress)
 	}
 	opts := []runner.Option{runner.Parallel(*parallel), runner.Progress(a.stderr, *progress)}
-	if *sizes {
-		opts = append(opts, runner.Measure(measure.TopFiles(*topFiles)))
-	}
 	for _, o := range outputs {
 		e, err := runner.ParseOutput(o)
 		if err != nil {
@@ -121,12 +120,22 @@ func (a app) solve(ctx context.Context, args []string) error {
 		}
 	}
 	opts = append(opts, runner.SamplesDir(dir))
+	if *sizes {
+		opts = append(opts, runner.Measure(measure.TopFiles(*topFiles)), runner.MeasureCache(home.Measurements()))
+	}
 
-	conn, err := connect.Open(ctx, connect.Options{Addr: *addr, Home: home, Log: a.stderr, TLS: tlsOpts})
+	conns, err := connect.OpenAll(ctx, connect.Options{Home: home, Log: a.stderr, TLS: tlsOpts}, connect.Addrs(addrs))
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
+	var builders []runner.Builder
+	var where []string
+	for _, c := range conns {
+		defer c.Close()
+		builders = append(builders, runner.Builder{Name: c.Addr, Client: c.Client})
+		where = append(where, c.Addr)
+	}
+	conn := conns[0] // the private daemon, or the first address: StandIns
 	if *testRun {
 		h, err := newTestHarness(home, *runTimeout)
 		if err != nil {
@@ -136,7 +145,7 @@ func (a app) solve(ctx context.Context, args []string) error {
 		opts = append(opts, h.Option)
 	}
 
-	rep := &report.Report{Generated: time.Now().UTC(), Machine: machine(conn.Addr), StandIns: conn.StandIns}
+	rep := &report.Report{Generated: time.Now().UTC(), Machine: machine(strings.Join(where, ", ")), StandIns: conn.StandIns}
 	rows := map[string]report.Recipe{}
 	var build []llbdefs.Recipe
 	for _, r := range recipes {
@@ -151,14 +160,27 @@ func (a app) solve(ctx context.Context, args []string) error {
 	if conn.StandIns {
 		fmt.Fprintf(a.stderr, "docker.io images come from the offline stand-ins (minikit standins list): results are stand-in results\n")
 	}
-	fmt.Fprintf(a.stderr, "solving %d recipe(s) on %s, %d at a time\n", len(build), conn.Addr, *parallel)
+	fmt.Fprintf(a.stderr, "solving %d recipe(s) on %s, %d at a time\n", len(build), strings.Join(where, ", "), *parallel)
 	start := time.Now()
-	results, err := runner.Solve(ctx, conn.Client, build, opts...)
+	results, err := runner.SolveOn(ctx, builders, build, opts...)
 	if err != nil {
 		return err
 	}
+	retried := map[string]int{}
 	for i, res := range results {
-		rows[res.Name] = reportRecipe(build[i], res)
+		row := reportRecipe(build[i], res)
+		if len(builders) > 1 {
+			row.Builder, row.RetriedFrom = res.Builder, res.RetriedFrom
+		}
+		rows[res.Name] = row
+		for _, b := range res.RetriedFrom {
+			retried[b]++
+		}
+	}
+	for _, b := range where {
+		if n := retried[b]; n > 0 {
+			fmt.Fprintf(a.stderr, "builder %s was lost: %d recipe(s) retried on the others\n", b, n)
+		}
 	}
 	for _, r := range recipes {
 		rep.Recipes = append(rep.Recipes, rows[r.Name])

@@ -64,11 +64,15 @@ func (a app) standins(ctx context.Context, args []string) error {
 		fmt.Fprintf(a.stdout, "%d stand-ins in %s (%s)\n", len(built), home.StandIns(), time.Since(start).Round(100*time.Millisecond))
 		return nil
 	case "serve":
-		fs := a.flags("standins serve", "[--listen ADDR] [--dir LAYOUT]")
+		fs := a.flags("standins serve", "[--listen ADDR] [--dir LAYOUT] [--public]")
 		listen := fs.String("listen", connect.DefaultRegistry, "loopback address to listen on")
 		dir := fs.String("dir", home.StandIns(), "OCI layout holding the stand-ins")
+		public := fs.Bool("public", false, "allow a --listen address that is not loopback (0.0.0.0:5000 in a container on a private network): anyone who reaches it can pull and push")
 		if err := parse(fs, rest); err != nil {
 			return err
+		}
+		if *public {
+			return standin.ServePublic(ctx, *dir, home.Registry(), *listen, a.stderr)
 		}
 		return standin.Serve(ctx, *dir, home.Registry(), *listen, a.stderr)
 	case "list":

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/moby/buildkit/client"
@@ -154,4 +155,71 @@ func private(ctx context.Context, o Options) (addr string, standIns bool, err er
 func HaveStandIns(home paths.Home) bool {
 	data, err := os.ReadFile(filepath.Join(home.StandIns(), "index.json"))
 	return err == nil && strings.Contains(string(data), "manifests")
+}
+
+// Addrs returns the daemon addresses given: each value may itself be a
+// comma-separated list. With none, BUILDKIT_HOST is read the same way.
+// Empty: minikit's private daemon. Duplicates are dropped.
+func Addrs(values []string) []string {
+	if len(values) == 0 {
+		if env := os.Getenv("BUILDKIT_HOST"); env != "" {
+			values = []string{env}
+		}
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, v := range values {
+		for _, a := range strings.Split(v, ",") {
+			a = strings.TrimSpace(a)
+			if a != "" && !seen[a] {
+				seen[a] = true
+				out = append(out, a)
+			}
+		}
+	}
+	return out
+}
+
+// OpenAll connects to every address in addrs, concurrently, as Open does
+// to one, with the same TLS settings for all (o.Addr is ignored; no
+// address opens what Open opens without one). It returns the daemons that
+// answer, in the order given, and tells o.Log about those that do not; it
+// fails only when none answers, with every address's error.
+func OpenAll(ctx context.Context, o Options, addrs []string) ([]*Conn, error) {
+	if len(addrs) <= 1 {
+		o.Addr = ""
+		if len(addrs) == 1 {
+			o.Addr = addrs[0]
+		}
+		c, err := Open(ctx, o)
+		if err != nil {
+			return nil, err
+		}
+		return []*Conn{c}, nil
+	}
+	conns := make([]*Conn, len(addrs))
+	errs := make([]error, len(addrs))
+	var wg sync.WaitGroup
+	for i, a := range addrs {
+		wg.Go(func() {
+			oi := o
+			oi.Addr = a
+			conns[i], errs[i] = Open(ctx, oi)
+		})
+	}
+	wg.Wait()
+	var out []*Conn
+	for i, c := range conns {
+		if errs[i] != nil {
+			if o.Log != nil {
+				fmt.Fprintf(o.Log, "leaving out %s: %v\n", addrs[i], errs[i])
+			}
+			continue
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: none of %d daemons answers: %w", ErrUnreachable, len(addrs), errors.Join(errs...))
+	}
+	return out, nil
 }

@@ -27,8 +27,8 @@ import (
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// repoRoot is where docker-bake.hcl and bin/ are, seen from this package.
-const repoRoot = "../.."
+// bakeRepoRoot is where docker-bake.hcl and bin/ are, seen from this package.
+const bakeRepoRoot = "../.."
 
 // buildx runs bin/docker-buildx standalone (`docker-buildx bake ...` is
 // `docker buildx bake ...` without the docker CLI), with its own config
@@ -41,7 +41,7 @@ type buildx struct {
 // requireBuildx skips (or, in CI, fails) without bin/docker-buildx.
 func requireBuildx(t *testing.T) buildx {
 	t.Helper()
-	bin, err := filepath.Abs(filepath.Join(repoRoot, "bin", "docker-buildx"))
+	bin, err := filepath.Abs(filepath.Join(bakeRepoRoot, "bin", "docker-buildx"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func requireBuildx(t *testing.T) buildx {
 func (b buildx) run(t *testing.T, ctx context.Context, args ...string) (stdout, stderr []byte, err error) {
 	t.Helper()
 	cmd := exec.CommandContext(ctx, b.bin, args...)
-	cmd.Dir = repoRoot
+	cmd.Dir = bakeRepoRoot
 	cmd.Env = b.env
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -100,8 +100,8 @@ func privateBuilder(t *testing.T, ctx context.Context, bx buildx) string {
 	return name
 }
 
-// bakePrint is the part of `bake --print` this test reads.
-type bakePrint struct {
+// bakePrintDoc is the part of `bake --print` this test reads.
+type bakePrintDoc struct {
 	Group  map[string]struct{ Targets []string } `json:"group"`
 	Target map[string]struct {
 		Context    string   `json:"context"`
@@ -128,7 +128,7 @@ func TestBakeStandInsMatchLLB(t *testing.T) {
 	if err != nil {
 		t.Fatalf("bake --print: %v\n%s", err, stderr)
 	}
-	var printed bakePrint
+	var printed bakePrintDoc
 	if err := json.Unmarshal(stdout, &printed); err != nil {
 		t.Fatalf("bake --print: %v\n%s", err, stdout)
 	}
@@ -179,7 +179,7 @@ func TestBakeStandInsMatchLLB(t *testing.T) {
 		t.Fatalf("minikit solve exited %d\n%s%s", code, stdout, tail(stderr, 3000))
 	}
 
-	layers := layerCache{}
+	layers := layerEntriesByDigest{}
 	for _, r := range standins {
 		fromBake, err := readOCIImage(filepath.Join(bakeDir, r.Name+".oci.tar"), layers)
 		if err != nil {
@@ -206,14 +206,14 @@ func TestBakeStandInsMatchLLB(t *testing.T) {
 	}
 }
 
-// An ociImage is what the comparison needs of an image.
-type ociImage struct {
+// An bakeImage is what the comparison needs of an image.
+type bakeImage struct {
 	layers []string // layer digests, base first
 	config ocispecs.ImageConfig
 }
 
-// fileRec is one layer entry, mtimes left out.
-type fileRec struct {
+// layerEntry is one layer entry, mtimes left out.
+type layerEntry struct {
 	Path     string
 	Type     byte
 	Mode     int64
@@ -224,20 +224,20 @@ type fileRec struct {
 	Masked   bool // the content hash leaves out what goToolVolatile masks
 }
 
-func (f fileRec) String() string {
+func (f layerEntry) String() string {
 	return fmt.Sprintf("%s type=%c mode=%o uid=%d gid=%d size=%d sha256=%.12s link=%q", f.Path, f.Type, f.Mode, f.UID, f.GID, f.Size, f.SHA256, f.Link)
 }
 
-// layerCache holds the entries of layers already read, by digest.
-type layerCache map[string][]fileRec
+// layerEntriesByDigest holds the entries of layers already read, by digest.
+type layerEntriesByDigest map[string][]layerEntry
 
 // readOCIImage reads an OCI layout tarball: the image manifest (the
 // linux/amd64 one when the index also holds attestations), its config
 // and, into cache, the entries of every layer. The tarball is read twice,
 // never held in memory.
-func readOCIImage(path string, cache layerCache) (ociImage, error) {
+func readOCIImage(path string, cache layerEntriesByDigest) (bakeImage, error) {
 	small := map[string][]byte{}
-	err := walkTar(path, func(name string, size int64, r io.Reader) error {
+	err := walkOCITar(path, func(name string, size int64, r io.Reader) error {
 		if name == "index.json" || strings.HasPrefix(name, "blobs/") && size <= 1<<20 {
 			dt, err := io.ReadAll(r)
 			small[name] = dt
@@ -246,7 +246,7 @@ func readOCIImage(path string, cache layerCache) (ociImage, error) {
 		return nil
 	})
 	if err != nil {
-		return ociImage{}, err
+		return bakeImage{}, err
 	}
 	blob := func(d string) ([]byte, error) {
 		dt, ok := small["blobs/"+strings.Replace(d, ":", "/", 1)]
@@ -257,41 +257,41 @@ func readOCIImage(path string, cache layerCache) (ociImage, error) {
 	}
 	var idx ocispecs.Index
 	if err := json.Unmarshal(small["index.json"], &idx); err != nil {
-		return ociImage{}, fmt.Errorf("index.json: %w", err)
+		return bakeImage{}, fmt.Errorf("index.json: %w", err)
 	}
 	var mf ocispecs.Manifest
 	descs := idx.Manifests
 	for depth := 0; ; depth++ {
-		d, ok := pickManifest(descs)
+		d, ok := pickImageManifest(descs)
 		if !ok || depth > 3 {
-			return ociImage{}, errors.New("no linux/amd64 image manifest")
+			return bakeImage{}, errors.New("no linux/amd64 image manifest")
 		}
 		dt, err := blob(string(d.Digest))
 		if err != nil {
-			return ociImage{}, err
+			return bakeImage{}, err
 		}
 		if d.MediaType == ocispecs.MediaTypeImageIndex || d.MediaType == "application/vnd.docker.distribution.manifest.list.v2+json" {
 			var sub ocispecs.Index
 			if err := json.Unmarshal(dt, &sub); err != nil {
-				return ociImage{}, err
+				return bakeImage{}, err
 			}
 			descs = sub.Manifests
 			continue
 		}
 		if err := json.Unmarshal(dt, &mf); err != nil {
-			return ociImage{}, err
+			return bakeImage{}, err
 		}
 		break
 	}
 	cdt, err := blob(string(mf.Config.Digest))
 	if err != nil {
-		return ociImage{}, err
+		return bakeImage{}, err
 	}
 	var img ocispecs.Image
 	if err := json.Unmarshal(cdt, &img); err != nil {
-		return ociImage{}, err
+		return bakeImage{}, err
 	}
-	out := ociImage{config: img.Config}
+	out := bakeImage{config: img.Config}
 	want := map[string]ocispecs.Descriptor{}
 	for _, l := range mf.Layers {
 		out.layers = append(out.layers, string(l.Digest))
@@ -302,7 +302,7 @@ func readOCIImage(path string, cache layerCache) (ociImage, error) {
 	if len(want) == 0 {
 		return out, nil
 	}
-	err = walkTar(path, func(name string, size int64, r io.Reader) error {
+	err = walkOCITar(path, func(name string, size int64, r io.Reader) error {
 		l, ok := want[name]
 		if !ok {
 			return nil
@@ -316,17 +316,17 @@ func readOCIImage(path string, cache layerCache) (ociImage, error) {
 		return nil
 	})
 	if err != nil {
-		return ociImage{}, err
+		return bakeImage{}, err
 	}
 	if len(want) > 0 {
-		return ociImage{}, fmt.Errorf("%d layer blob(s) missing", len(want))
+		return bakeImage{}, fmt.Errorf("%d layer blob(s) missing", len(want))
 	}
 	return out, nil
 }
 
-// pickManifest chooses the image manifest (or nested index) for
+// pickImageManifest chooses the image manifest (or nested index) for
 // linux/amd64, skipping attestation manifests (platform unknown/unknown).
-func pickManifest(descs []ocispecs.Descriptor) (ocispecs.Descriptor, bool) {
+func pickImageManifest(descs []ocispecs.Descriptor) (ocispecs.Descriptor, bool) {
 	for _, d := range descs {
 		if d.Platform == nil || d.Platform.OS == "linux" && d.Platform.Architecture == "amd64" {
 			if d.Annotations["vnd.docker.reference.type"] == "" {
@@ -337,7 +337,7 @@ func pickManifest(descs []ocispecs.Descriptor) (ocispecs.Descriptor, bool) {
 	return ocispecs.Descriptor{}, false
 }
 
-func walkTar(path string, fn func(name string, size int64, r io.Reader) error) error {
+func walkOCITar(path string, fn func(name string, size int64, r io.Reader) error) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -359,7 +359,7 @@ func walkTar(path string, fn func(name string, size int64, r io.Reader) error) e
 }
 
 // layerEntries lists a layer's entries, sorted by path.
-func layerEntries(mediaType string, r io.Reader) ([]fileRec, error) {
+func layerEntries(mediaType string, r io.Reader) ([]layerEntry, error) {
 	switch {
 	case strings.HasSuffix(mediaType, "+gzip") || strings.HasSuffix(mediaType, ".gzip"):
 		zr, err := gzip.NewReader(r)
@@ -372,7 +372,7 @@ func layerEntries(mediaType string, r io.Reader) ([]fileRec, error) {
 	default:
 		return nil, fmt.Errorf("layer media type %s not supported by this test", mediaType)
 	}
-	var recs []fileRec
+	var recs []layerEntry
 	tr := tar.NewReader(r)
 	for {
 		h, err := tr.Next()
@@ -382,7 +382,7 @@ func layerEntries(mediaType string, r io.Reader) ([]fileRec, error) {
 		if err != nil {
 			return nil, err
 		}
-		rec := fileRec{Path: "/" + strings.TrimSuffix(strings.TrimPrefix(h.Name, "./"), "/"), Type: h.Typeflag,
+		rec := layerEntry{Path: "/" + strings.TrimSuffix(strings.TrimPrefix(h.Name, "./"), "/"), Type: h.Typeflag,
 			Mode: h.Mode, UID: h.Uid, GID: h.Gid, Size: h.Size, Link: h.Linkname}
 		if h.Typeflag == tar.TypeReg {
 			sum := sha256.New()
@@ -438,7 +438,7 @@ func goToolVolatile(path string, size int64) func([]byte) []byte {
 // LLB-built image of r. The one known, inherent difference is allowed: a
 // Dockerfile stage FROM scratch gets WorkingDir "/" in its config where
 // the recipe's config leaves it empty (both mean /).
-func compareImages(r llbdefs.Recipe, fromBake, fromLLB ociImage, layers layerCache) []string {
+func compareImages(r llbdefs.Recipe, fromBake, fromLLB bakeImage, layers layerEntriesByDigest) []string {
 	var diffs []string
 	b, l := fromBake.config, fromLLB.config
 	if !slices.Equal(b.Cmd, l.Cmd) {
@@ -464,19 +464,19 @@ func compareImages(r llbdefs.Recipe, fromBake, fromLLB ociImage, layers layerCac
 }
 
 // diffEntries compares two layers' entries, reporting at most 10 lines.
-func diffEntries(layer int, bake, llb []fileRec) []string {
+func diffEntries(layer int, fromBake, fromLLB []layerEntry) []string {
 	var out []string
 	add := func(format string, a ...any) {
 		if len(out) < 10 {
 			out = append(out, fmt.Sprintf("layer %d: ", layer)+fmt.Sprintf(format, a...))
 		}
 	}
-	byPath := map[string]fileRec{}
-	for _, f := range llb {
+	byPath := map[string]layerEntry{}
+	for _, f := range fromLLB {
 		byPath[f.Path] = f
 	}
 	seen := map[string]bool{}
-	for _, f := range bake {
+	for _, f := range fromBake {
 		seen[f.Path] = true
 		g, ok := byPath[f.Path]
 		switch {
@@ -486,7 +486,7 @@ func diffEntries(layer int, bake, llb []fileRec) []string {
 			add("bake %s; llb %s", f, g)
 		}
 	}
-	for _, g := range llb {
+	for _, g := range fromLLB {
 		if !seen[g.Path] {
 			add("only in llb: %s", g)
 		}

@@ -46,3 +46,6 @@ func (h Home) Bin() string { return filepath.Join(string(h), "bin") }
 
 // Samples is where the sample programs built into minikit are written.
 func (h Home) Samples() string { return filepath.Join(string(h), "samples") }
+
+// Measurements caches image measurements by manifest digest.
+func (h Home) Measurements() string { return filepath.Join(string(h), "measurements") }

@@ -356,6 +356,8 @@ func (b *builder) build(ctx context.Context, spec Spec, parent v1.Image) (v1.Ima
 		return b.buildGo(ctx, spec, parent)
 	case recipeDebs:
 		return b.buildDebs(ctx, spec)
+	case recipeDistroless:
+		return b.buildDistroless(ctx, spec)
 	default:
 		return nil, fmt.Errorf("unknown recipe %d", spec.recipe)
 	}

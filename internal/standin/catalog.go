@@ -59,6 +59,9 @@ const (
 	recipeGo
 	// recipeDebs: Packages unpacked with dpkg-deb -x, plus a skeleton.
 	recipeDebs
+	// recipeDistroless: Packages unpacked with dpkg-deb -x as distroless
+	// assembles its images: no shell, no package manager, a nonroot user.
+	recipeDistroless
 )
 
 // Spec describes one stand-in image.
@@ -118,7 +121,7 @@ func Catalog() []Spec {
 		"GOTOOLCHAIN=local",
 	}
 	goFrom := fmt.Sprintf("Go %s at /usr/local/go from the Go module proxy zip %s@%s", goVersion, goToolchainMod, goToolchainVers)
-	return []Spec{
+	return append([]Spec{
 		{
 			Name:    "library/debian:bookworm",
 			Version: "1",
@@ -213,6 +216,44 @@ func Catalog() []Spec {
 			Env:      append([]string{"LANG=C.UTF-8"}, debianEnv...),
 			Cmd:      []string{"python3"},
 			recipe:   recipeApt,
+		},
+	}, distrolessCatalog()...)
+}
+
+// distrolessCatalog lists the distroless-style run images, assembled from
+// Debian packages the way gcr.io/distroless assembles its images. The
+// registry mirror only covers docker.io, so they are named under docker.io
+// (docker.io/minikit/distroless-static:debian12 stands for
+// gcr.io/distroless/static-debian12). They have no shell and no CMD.
+func distrolessCatalog() []Spec {
+	static := []string{"base-files", "netbase", "tzdata", "media-types", "ca-certificates"}
+	from := func(what string) string {
+		return "like gcr.io/distroless/" + what + ": Debian bookworm .debs unpacked with dpkg-deb -x: "
+	}
+	return []Spec{
+		{
+			Name:     "minikit/distroless-static:debian12",
+			Version:  "1",
+			From:     from("static-debian12") + strings.Join(static, " ") + " (CA bundle with minikit's test CA appended); root, nobody and nonroot (65532) users; no libc, no shell",
+			Packages: static,
+			Env:      []string{"PATH=" + debianPath, "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"},
+			recipe:   recipeDistroless,
+		},
+		{
+			Name:     "minikit/distroless-base:debian12",
+			Version:  "1",
+			From:     from("base-debian12") + "the static set + libc6 libssl3 (glibc, OpenSSL); no libgcc_s, no shell",
+			Packages: append(append([]string(nil), static...), "libc6", "libssl3"),
+			Env:      []string{"PATH=" + debianPath, "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"},
+			recipe:   recipeDistroless,
+		},
+		{
+			Name:     "minikit/distroless-cc:debian12",
+			Version:  "1",
+			From:     from("cc-debian12") + "the base set + libgcc-s1 libstdc++6; no shell",
+			Packages: append(append([]string(nil), static...), "libc6", "libssl3", "libgcc-s1", "libstdc++6"),
+			Env:      []string{"PATH=" + debianPath, "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"},
+			recipe:   recipeDistroless,
 		},
 	}
 }

@@ -747,3 +747,81 @@ func removeGlob(root, pattern string) error {
 	}
 	return nil
 }
+
+// distrolessPasswd and distrolessGroup are the accounts distroless images
+// carry: root, nobody and nonroot (65532), none with a login shell.
+const distrolessPasswd = `root:x:0:0:root:/root:/sbin/nologin
+nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin
+nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin
+`
+
+const distrolessGroup = `root:x:0:
+tty:x:5:
+staff:x:50:
+nogroup:x:65534:
+nonroot:x:65532:
+`
+
+// buildDistroless unpacks spec.Packages with dpkg-deb -x, as distroless
+// does (no maintainer scripts run), makes the CA bundle, writes the
+// distroless accounts and a skeleton; no shell, no busybox.
+func (b *builder) buildDistroless(ctx context.Context, spec Spec) (v1.Image, error) {
+	debs, err := b.fetchDebs(ctx, spec.Packages)
+	if err != nil {
+		return nil, err
+	}
+	root, err := os.MkdirTemp(b.tmp, "distroless-*")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(root)
+	err = b.prog.step(ctx, spec.Name+": unpack "+strings.Join(spec.Packages, " "), func(ctx context.Context) error {
+		for _, deb := range debs {
+			if _, err := b.run.run(ctx, root, nil, false, "dpkg-deb", "-x", deb, root); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range []string{"usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/lintian", "usr/share/bug"} {
+		if err := os.RemoveAll(filepath.Join(root, d)); err != nil {
+			return nil, err
+		}
+	}
+	if err := caBundle(root); err != nil {
+		return nil, err
+	}
+	if spec.hasCABundle() {
+		if err := appendCA(root, b.testCA); err != nil {
+			return nil, err
+		}
+	}
+	for p, content := range map[string]string{"etc/passwd": distrolessPasswd, "etc/group": distrolessGroup} {
+		if err := writeFile(filepath.Join(root, filepath.FromSlash(p)), content, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(root, "home", "nonroot"), 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.Lchown(filepath.Join(root, "home", "nonroot"), 65532, 65532); err != nil {
+		return nil, err
+	}
+	sk := skeletonFiles{}
+	for _, p := range spec.Packages {
+		if p == "libc6" {
+			sk.nsswitch = true
+		}
+	}
+	if err := ensureSkeleton(root, sk); err != nil {
+		return nil, err
+	}
+	layer, err := b.layerFromTree(ctx, spec.Name, root, treeOptions{skipContents: rootfsSkip})
+	if err != nil {
+		return nil, err
+	}
+	return configure(nil, layer, spec, "dpkg-deb -x "+strings.Join(spec.Packages, " ")+" (Debian "+debianSuite+"), distroless-style: no shell; nonroot user")
+}

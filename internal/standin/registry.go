@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -33,6 +34,23 @@ func Serve(ctx context.Context, layoutDir, stateDir, listenAddr string, logw io.
 	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("serve stand-ins: %w", err)
+	}
+	return serve(ctx, layoutDir, stateDir, ln, logw)
+}
+
+// ServePublic is Serve on any address, loopback or not. It is for a
+// registry running in a container of its own on a private container
+// network, where 0.0.0.0 is the container's own addresses only and the
+// builders on that network need to reach it: anyone who reaches the
+// address can pull the stand-ins and push blobs.
+func ServePublic(ctx context.Context, layoutDir, stateDir, listenAddr string, logw io.Writer) error {
+	if _, _, err := net.SplitHostPort(listenAddr); err != nil {
+		return fmt.Errorf("serve stand-ins: listen address %q: %w", listenAddr, err)
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", listenAddr)
 	if err != nil {
 		return fmt.Errorf("serve stand-ins: %w", err)
 	}
@@ -91,6 +109,10 @@ func serve(ctx context.Context, layoutDir, stateDir string, ln net.Listener, log
 	}
 
 	addr := ln.Addr().String()
+	if a, ok := ln.Addr().(*net.TCPAddr); ok && a.IP.IsUnspecified() {
+		// Listening on every address: talk to it over loopback.
+		addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(a.Port))
+	}
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	err = Ready(rctx, addr)
 	cancel()

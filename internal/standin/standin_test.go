@@ -23,8 +23,8 @@ import (
 
 func TestCatalog(t *testing.T) {
 	specs := Catalog()
-	if len(specs) != 10 {
-		t.Errorf("catalog has %d stand-ins, want 10", len(specs))
+	if len(specs) != 13 {
+		t.Errorf("catalog has %d stand-ins, want 13", len(specs))
 	}
 	seen := map[string]int{}
 	for i, s := range specs {
@@ -32,10 +32,11 @@ func TestCatalog(t *testing.T) {
 			t.Errorf("duplicate name %s", s.Name)
 		}
 		seen[s.Name] = i
-		if !strings.HasPrefix(s.Name, "library/") || s.Tag() == "" {
-			t.Errorf("%s: want library/NAME:TAG", s.Name)
+		if !(strings.HasPrefix(s.Name, "library/") || strings.HasPrefix(s.Name, "minikit/distroless-")) || s.Tag() == "" {
+			t.Errorf("%s: want library/NAME:TAG (or minikit/distroless-NAME:TAG)", s.Name)
 		}
-		if s.Version == "" || s.From == "" || len(s.Cmd) == 0 {
+		// Distroless images have no CMD, as upstream.
+		if s.Version == "" || s.From == "" || (len(s.Cmd) == 0 && s.recipe != recipeDistroless) {
 			t.Errorf("%s: version, from and cmd must be set: %+v", s.Name, s)
 		}
 		if !strings.HasPrefix(envValue(s.Env, "PATH"), "/") {

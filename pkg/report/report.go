@@ -66,6 +66,10 @@ type Recipe struct {
 	Image *measure.Image `json:"image,omitempty"`
 	// Run is what running the image did; nil when it was not run.
 	Run *RunOutcome `json:"run,omitempty"`
+	// Builder is the buildkitd that built the recipe, when several were
+	// used; RetriedFrom the builders it was taken from, lost mid-run.
+	Builder     string   `json:"builder,omitempty"`
+	RetriedFrom []string `json:"retried_from,omitempty"`
 }
 
 // A RunOutcome is what running a recipe's image did.

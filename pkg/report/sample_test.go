@@ -108,6 +108,7 @@ func sampleReport() *Report {
 			r.Budget = total / 2
 		case 13:
 			r.Budget = total * 2
+			r.Builder, r.RetriedFrom = "tcp://10.0.0.2:1234", []string{"tcp://10.0.0.3:1234"}
 		}
 		rep.Recipes = append(rep.Recipes, r)
 	}

@@ -73,7 +73,7 @@ func TestBuildFunction(t *testing.T) {
 		return nil
 	}}}
 	var info built
-	res, err := s.build(context.Background(), gw, r, &info)
+	res, err := s.build(context.Background(), gw, r, &info, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func TestBuildFunction(t *testing.T) {
 func TestBuildFunctionErrors(t *testing.T) {
 	gw := &fakeGateway{configs: map[string]ocispecs.Image{}, resolved: map[string]int{}}
 	r := llbdefs.Recipe{Name: "b", Final: llbdefs.From("docker.io/library/gone:1")}
-	_, err := (&solver{cfg: &config{}}).build(context.Background(), gw, r, &built{})
+	_, err := (&solver{cfg: &config{}}).build(context.Background(), gw, r, &built{}, true)
 	if err == nil || !strings.Contains(err.Error(), "resolve base image docker.io/library/gone:1: not found") {
 		t.Errorf("error %v", err)
 	}
@@ -126,7 +126,7 @@ func TestBuildFunctionErrors(t *testing.T) {
 		return errors.New("no container")
 	}}}
 	var info built
-	if _, err := s.build(context.Background(), gw, r, &info); err == nil || err.Error() != "after solving h: no container" {
+	if _, err := s.build(context.Background(), gw, r, &info, true); err == nil || err.Error() != "after solving h: no container" {
 		t.Errorf("hook error %v", err)
 	}
 	if len(info.standIns) != 0 {

@@ -1,13 +1,22 @@
 package runner
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
+	gateway "github.com/moby/buildkit/frontend/gateway/client"
 
+	"github.com/minikit/minikit/pkg/llbdefs"
 	"github.com/minikit/minikit/pkg/measure"
 )
 
@@ -91,4 +100,99 @@ func (m *meter) finish(buildErr error) (*measure.Image, error) {
 	}
 	<-done
 	return m.img, m.err
+}
+
+// MeasureCache keeps measurements in dir, keyed by manifest digest and
+// measuring options, so that an image already measured is not streamed
+// again: a warm run then costs one image export per recipe, not a pass
+// over every layer. Measure must be given too.
+func MeasureCache(dir string) Option {
+	return func(c *config) error {
+		if dir == "" {
+			return fmt.Errorf("measure cache: empty directory")
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("measure cache: %w", err)
+		}
+		c.measureCache = dir
+		return nil
+	}
+}
+
+// measureKey names a measurement in the cache: the image's manifest
+// digest and the options it was measured with.
+func (s *solver) measureKey(manifest string) string {
+	if s.cfg.measureCache == "" || !strings.HasPrefix(manifest, "sha256:") {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(manifest + "\x00" + measure.Key(s.cfg.measureOpts...)))
+	return filepath.Join(s.cfg.measureCache, hex.EncodeToString(sum[:])+".json")
+}
+
+func (s *solver) loadMeasure(manifest string) *measure.Image {
+	p := s.measureKey(manifest)
+	if p == "" {
+		return nil
+	}
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return nil
+	}
+	var img measure.Image
+	if json.Unmarshal(data, &img) != nil || img.ManifestDigest != manifest {
+		return nil
+	}
+	return &img
+}
+
+// storeMeasure saves a measurement; the cache is an optimisation, so a
+// failure to write it is not an error.
+func (s *solver) storeMeasure(manifest string, img *measure.Image) {
+	p := s.measureKey(manifest)
+	if p == "" || img == nil || img.ManifestDigest != manifest {
+		return
+	}
+	data, err := json.Marshal(img)
+	if err != nil {
+		return
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(p), ".measure-*")
+	if err != nil {
+		return
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil || tmp.Close() != nil {
+		return
+	}
+	_ = os.Rename(tmp.Name(), p)
+}
+
+// measureAgain returns the cached measurement of the image just built, or
+// solves the recipe again (everything cached) with only an OCI export
+// streamed into pkg/measure.
+func (s *solver) measureAgain(ctx context.Context, r llbdefs.Recipe, opt client.SolveOpt, manifest string) (*measure.Image, error) {
+	if img := s.loadMeasure(manifest); img != nil {
+		return img, nil
+	}
+	var info built
+	m := newMeter(r.Name, s.cfg.measureOpts, info.bases)
+	opt.Exports = []client.ExportEntry{m.entry}
+	opt.CacheExports = nil
+	statusCh := make(chan *client.SolveStatus)
+	go func() {
+		for range statusCh {
+		}
+	}()
+	_, err := s.c.Build(ctx, opt, product, func(ctx context.Context, gw gateway.Client) (*gateway.Result, error) {
+		return s.build(ctx, gw, r, &info, false)
+	}, statusCh)
+	img, merr := m.finish(err)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("measure %s: %w", r.Name, err)
+	case merr != nil:
+		return nil, fmt.Errorf("measure %s: %w", r.Name, merr)
+	}
+	s.storeMeasure(img.ManifestDigest, img)
+	return img, nil
 }

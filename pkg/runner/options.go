@@ -40,6 +40,7 @@ type config struct {
 	entitlements []string     // SolveOpt.AllowedEntitlements (run.go)
 	measure      bool
 	measureOpts  []measure.Option
+	measureCache string
 	cacheExports []client.CacheOptionsEntry // see cache.go
 	cacheImports []client.CacheOptionsEntry
 }

@@ -60,6 +60,13 @@ type Result struct {
 
 	// Run is the outcome of running the image, with the Test option.
 	Run *RunOutcome `json:"run,omitempty"`
+
+	// Builder names the buildkitd that gave this outcome (SolveOn; empty
+	// with Solve). RetriedFrom lists, in order, the builders the recipe
+	// was taken away from because they became unreachable before it was
+	// done there.
+	Builder     string   `json:"builder,omitempty"`
+	RetriedFrom []string `json:"retried_from,omitempty"`
 }
 
 // classify turns a build's outcome into a Status: err is the build's

@@ -45,6 +45,38 @@ func Solve(ctx context.Context, c *client.Client, recipes []llbdefs.Recipe, opts
 	if c == nil {
 		return nil, errors.New("solve: no BuildKit client")
 	}
+	s, err := newSolver(c, recipes, opts)
+	if err != nil {
+		return nil, err
+	}
+
+	results := make([]Result, len(recipes))
+	for i, r := range recipes {
+		results[i] = Result{Name: r.Name, Status: StatusCanceled, Error: "interrupted before it started"}
+	}
+	var g errgroup.Group
+	g.SetLimit(s.cfg.parallel)
+	for i, r := range recipes {
+		if ctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			if ctx.Err() != nil {
+				return nil // canceled while waiting for a slot
+			}
+			results[i] = s.solve(ctx, r)
+			return nil
+		})
+	}
+	_ = g.Wait() // the goroutines record failures in results
+	s.disp.close()
+	return results, nil
+}
+
+// newSolver checks the options and the recipes' names, prepares the
+// export and cache directories and the samples, and starts the progress
+// display (the caller closes it): what every recipe's build shares.
+func newSolver(c *client.Client, recipes []llbdefs.Recipe, opts []Option) (*solver, error) {
 	cfg, err := newConfig(opts)
 	if err != nil {
 		return nil, err
@@ -82,29 +114,7 @@ func Solve(ctx context.Context, c *client.Client, recipes []llbdefs.Recipe, opts
 	if err != nil {
 		return nil, err
 	}
-
-	s := &solver{c: c, cfg: cfg, samples: samples, disp: disp}
-	results := make([]Result, len(recipes))
-	for i, r := range recipes {
-		results[i] = Result{Name: r.Name, Status: StatusCanceled, Error: "interrupted before it started"}
-	}
-	var g errgroup.Group
-	g.SetLimit(cfg.parallel)
-	for i, r := range recipes {
-		if ctx.Err() != nil {
-			break
-		}
-		g.Go(func() error {
-			if ctx.Err() != nil {
-				return nil // canceled while waiting for a slot
-			}
-			results[i] = s.solve(ctx, r)
-			return nil
-		})
-	}
-	_ = g.Wait() // the goroutines record failures in results
-	disp.close()
-	return results, nil
+	return &solver{c: c, cfg: cfg, samples: samples, disp: disp}, nil
 }
 
 // A solver holds what every recipe's build shares.
@@ -127,6 +137,14 @@ type built struct {
 	baseDiffIDs atomic.Pointer[[]string]
 }
 
+// bases returns the run image's diff IDs, once the build resolved it.
+func (b *built) bases() []string {
+	if ids := b.baseDiffIDs.Load(); ids != nil {
+		return *ids
+	}
+	return nil
+}
+
 // solve builds one recipe and never fails: the outcome is in the Result.
 func (s *solver) solve(ctx context.Context, r llbdefs.Recipe) Result {
 	start := time.Now()
@@ -135,13 +153,11 @@ func (s *solver) solve(ctx context.Context, r llbdefs.Recipe) Result {
 	entries, files := exportEntries(s.cfg.exports, r.Name)
 	var info built
 	var meter *meter
-	if s.cfg.measure {
-		meter = newMeter(r.Name, s.cfg.measureOpts, func() []string {
-			if ids := info.baseDiffIDs.Load(); ids != nil {
-				return *ids
-			}
-			return nil
-		})
+	// With a measurement cache, the image is measured in a second pass,
+	// only when its digest is not in the cache (measureLater).
+	measureLater := s.cfg.measure && s.cfg.measureCache != "" && len(entries) > 0
+	if s.cfg.measure && !measureLater {
+		meter = newMeter(r.Name, s.cfg.measureOpts, info.bases)
 		entries = append(entries, meter.entry)
 	}
 	opt := client.SolveOpt{
@@ -169,7 +185,7 @@ func (s *solver) solve(ctx context.Context, r llbdefs.Recipe) Result {
 	}()
 
 	resp, err := s.c.Build(ctx, opt, product, func(ctx context.Context, gw gateway.Client) (*gateway.Result, error) {
-		res, err := s.build(ctx, gw, r, &info)
+		res, err := s.build(ctx, gw, r, &info, true)
 		info.err = err
 		return res, err
 	}, statusCh)
@@ -181,6 +197,12 @@ func (s *solver) solve(ctx context.Context, r llbdefs.Recipe) Result {
 			err = fmt.Errorf("measure %s: %w", r.Name, merr)
 		}
 		res.Image = img
+		if err == nil {
+			s.storeMeasure(resp.ExporterResponse[exptypes.ExporterImageDigestKey], img)
+		}
+	}
+	if err == nil && measureLater {
+		res.Image, err = s.measureAgain(ctx, r, opt, resp.ExporterResponse[exptypes.ExporterImageDigestKey])
 	}
 	if err == nil {
 		for _, e := range opt.CacheExports {
@@ -247,7 +269,7 @@ func (s *solver) solve(ctx context.Context, r llbdefs.Recipe) Result {
 // build is the gateway build function of one recipe: it resolves the base
 // images, solves the recipe's graph, runs the AfterSolve hook and returns
 // the image with its config.
-func (s *solver) build(ctx context.Context, gw gateway.Client, r llbdefs.Recipe, info *built) (*gateway.Result, error) {
+func (s *solver) build(ctx context.Context, gw gateway.Client, r llbdefs.Recipe, info *built, hooks bool) (*gateway.Result, error) {
 	resolver := newConfigCache(gw)
 	var base ocispecs.Image // scratch's config is empty
 	for _, ref := range r.Images() {
@@ -291,12 +313,12 @@ func (s *solver) build(ctx context.Context, gw gateway.Client, r llbdefs.Recipe,
 
 	info.built = true
 	img := r.ImageConfig(base)
-	if s.cfg.afterSolve != nil {
+	if hooks && s.cfg.afterSolve != nil {
 		if err := s.cfg.afterSolve(ctx, gw, ref, r, img); err != nil {
 			return nil, fmt.Errorf("after solving %s: %w", r.Name, err)
 		}
 	}
-	if s.cfg.test != nil {
+	if hooks && s.cfg.test != nil {
 		info.run = RunImage(ctx, gw, ref, r, img, *s.cfg.test)
 	}
 	cfg, err := json.Marshal(img)

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/minikit/minikit/pkg/report"
+)
+
+// report renders a saved `solve --format json` document again: as the
+// HTML report, or as the table.
+func (a app) report(ctx context.Context, args []string) error {
+	fs := a.flags("report", "[-o FILE.html] [--format html|table] RESULTS.json")
+	out := fs.String("o", "", "write to `FILE` instead of standard output")
+	format := fs.String("format", "html", "html or table")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usagef("want one RESULTS.json (from 'minikit solve --format json')")
+	}
+	if *format != "html" && *format != "table" {
+		return usagef("--format must be html or table, not %q", *format)
+	}
+	f, err := os.Open(fs.Arg(0))
+	if err != nil {
+		return usageError{err}
+	}
+	defer f.Close()
+	rep, err := report.ReadJSON(f)
+	if err != nil {
+		return usageError{fmt.Errorf("%s: %w", fs.Arg(0), err)}
+	}
+	write := func(w *os.File) error {
+		if *format == "table" {
+			return report.WriteTable(w, rep)
+		}
+		return report.WriteHTML(w, rep)
+	}
+	if *out == "" {
+		if *format == "table" {
+			return report.WriteTable(a.stdout, rep)
+		}
+		return report.WriteHTML(a.stdout, rep)
+	}
+	return writeFileAtomic(*out, write)
+}

@@ -1,0 +1,418 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/moby/buildkit/client"
+
+	"github.com/minikit/minikit/pkg/llbdefs"
+	"github.com/minikit/minikit/pkg/schedule"
+)
+
+// offlineRecipes are the catalog's rows the stand-ins reproduce.
+func offlineRecipes(t *testing.T) []llbdefs.Recipe {
+	t.Helper()
+	var out []llbdefs.Recipe
+	for _, r := range llbdefs.Catalog() {
+		if r.StandIn == llbdefs.Offline {
+			out = append(out, r)
+		}
+	}
+	if len(out) < 10 {
+		t.Fatalf("only %d offline recipes", len(out))
+	}
+	return out
+}
+
+func recipeIndex(rs []llbdefs.Recipe) map[string]int {
+	m := map[string]int{}
+	for i, r := range rs {
+		m[r.Name] = i
+	}
+	return m
+}
+
+func TestScheduleItemsGroupSharedStages(t *testing.T) {
+	ctx := context.Background()
+	rs := offlineRecipes(t)
+	items, err := ScheduleItems(ctx, rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups := schedule.Groups(items)
+	groupOf := map[string]int{}
+	for g, gr := range groups {
+		for _, i := range gr.Items {
+			groupOf[rs[i].Name] = g
+		}
+	}
+	together := [][]string{
+		// the gcc build stage
+		{"hello-c.gcc", "hello-c.gcc.alpine", "hello-c.gcc.scratch", "hello-c.gcc.ubuntu"},
+		{"hello-c.gcc-static.alpine", "hello-c.gcc-static.scratch"},
+		// hello-go.golang is itself the build stage of the others
+		{"hello-go.golang", "hello-go.golang.scratch", "hello-go.golang.scratch-string", "hello-go.golang.ubuntu-noworkdir.err"},
+		{"hello-rust.rust", "hello-rust.rust.alpine", "hello-rust.rust.busybox-glibc", "hello-rust.rust.debian", "hello-rust.rust.scratch"},
+		{"whatsmyip.golang", "whatsmyip.golang.alpine", "whatsmyip.golang.busybox", "whatsmyip.golang.busybox-glibc", "whatsmyip.golang.scratch", "whatsmyip.golang.ubuntu"},
+	}
+	for _, names := range together {
+		for _, n := range names {
+			if _, ok := groupOf[n]; !ok {
+				t.Fatalf("%s is not an offline recipe", n)
+			}
+			if groupOf[n] != groupOf[names[0]] {
+				t.Errorf("%s and %s share a build stage but are in different groups", n, names[0])
+			}
+		}
+	}
+	apart := [][2]string{
+		// Same base image (a bare FROM shares no work), different builds.
+		{"hello-c.gcc", "hello-c.gcc-static.scratch"},
+		{"hello-go.golang", "whatsmyip.golang"},
+		{"hello-go.golang-alpine.alpine", "hello-c.gcc-static.alpine"},
+		{"hello-py.python", "hello-rust.rust"},
+	}
+	for _, p := range apart {
+		if groupOf[p[0]] == groupOf[p[1]] {
+			t.Errorf("%s and %s share no build stage but are grouped", p[0], p[1])
+		}
+	}
+
+	parts, err := schedule.Partition(items, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var weights []int
+	for b, idx := range parts {
+		if len(idx) == 0 {
+			t.Fatalf("builder %d gets nothing", b)
+		}
+		weights = append(weights, schedule.Weight(items, idx))
+	}
+	heaviest := 0
+	for _, g := range groups {
+		heaviest = max(heaviest, g.Weight)
+	}
+	if d := weights[0] - weights[1]; d > heaviest || -d > heaviest {
+		t.Errorf("unbalanced: weights %v, heaviest group %d", weights, heaviest)
+	}
+	t.Logf("%d recipes, %d groups, builder weights %v", len(rs), len(groups), weights)
+}
+
+// fakeCluster plays builders for multi: each builder answers until it is
+// killed; solving on a killed builder fails as a lost connection does.
+type fakeCluster struct {
+	t      *testing.T
+	killed []atomic.Bool
+	// onSolve, if set, runs first in every solve; a non-nil result is the
+	// outcome.
+	onSolve func(ctx context.Context, b int, r llbdefs.Recipe) *Result
+	// probeOK, if set, makes probes answer whatever the builder's state.
+	probeOK bool
+
+	mu     sync.Mutex
+	solved map[string][]int // recipe -> builders it was solved on, in order
+	probes atomic.Int32
+}
+
+func newFakeCluster(t *testing.T, n int) *fakeCluster {
+	return &fakeCluster{t: t, killed: make([]atomic.Bool, n), solved: map[string][]int{}}
+}
+
+func (f *fakeCluster) multi(rs []llbdefs.Recipe, parallel int) *multi {
+	f.t.Helper()
+	items, err := ScheduleItems(context.Background(), rs)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	names := make([]string, len(f.killed))
+	for i := range names {
+		names[i] = fmt.Sprintf("b%d", i)
+	}
+	return &multi{
+		recipes: rs, items: items, builders: names, parallel: parallel,
+		probeInterval: time.Millisecond,
+		solve:         f.solve,
+		probe: func(ctx context.Context, b int) error {
+			f.probes.Add(1)
+			if f.killed[b].Load() && !f.probeOK {
+				return errors.New("rpc error: code = Unavailable desc = connection error: dial tcp 127.0.0.1:1: connect: connection refused")
+			}
+			return nil
+		},
+	}
+}
+
+func (f *fakeCluster) solve(ctx context.Context, b int, r llbdefs.Recipe) Result {
+	f.mu.Lock()
+	f.solved[r.Name] = append(f.solved[r.Name], b)
+	f.mu.Unlock()
+	if f.onSolve != nil {
+		if res := f.onSolve(ctx, b, r); res != nil {
+			return *res
+		}
+	}
+	if f.killed[b].Load() {
+		return Result{Name: r.Name, Status: StatusFailed,
+			Error: "rpc error: code = Unavailable desc = error reading from server: EOF"}
+	}
+	if ctx.Err() != nil {
+		return Result{Name: r.Name, Status: StatusCanceled, Error: ctx.Err().Error()}
+	}
+	if r.ExpectBuildFailure() {
+		return Result{Name: r.Name, Status: StatusExpectedFailure, Error: "failed to calculate checksum: not found"}
+	}
+	return Result{Name: r.Name, Status: StatusOK}
+}
+
+// runMulti runs m with a deadline, failing the test on a hang.
+func runMulti(t *testing.T, ctx context.Context, m *multi) []Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	results, err := m.run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ctx.Err() == context.DeadlineExceeded {
+		t.Fatal("run hung")
+	}
+	return results
+}
+
+func wantSettled(t *testing.T, rs []llbdefs.Recipe, results []Result) {
+	t.Helper()
+	for i, res := range results {
+		want := StatusOK
+		if rs[i].ExpectBuildFailure() {
+			want = StatusExpectedFailure
+		}
+		if res.Status != want || res.Name != rs[i].Name {
+			t.Errorf("%s: %+v, want %s", rs[i].Name, res, want)
+		}
+	}
+}
+
+func TestMultiSpreadsGroups(t *testing.T) {
+	rs := offlineRecipes(t)
+	f := newFakeCluster(t, 2)
+	results := runMulti(t, context.Background(), f.multi(rs, 3))
+	wantSettled(t, rs, results)
+	perBuilder := map[string]int{}
+	for _, res := range results {
+		perBuilder[res.Builder]++
+		if len(res.RetriedFrom) > 0 {
+			t.Errorf("%s retried from %v with no builder lost", res.Name, res.RetriedFrom)
+		}
+	}
+	if perBuilder["b0"] == 0 || perBuilder["b1"] == 0 || len(perBuilder) != 2 {
+		t.Errorf("recipes per builder: %v", perBuilder)
+	}
+	byName := recipeIndex(rs)
+	if a, b := results[byName["hello-c.gcc"]].Builder, results[byName["hello-c.gcc.scratch"]].Builder; a != b {
+		t.Errorf("hello-c.gcc on %s, hello-c.gcc.scratch on %s: they share the gcc build stage", a, b)
+	}
+	if f.probes.Load() != 0 {
+		t.Errorf("%d probes with every builder up", f.probes.Load())
+	}
+}
+
+// TestMultiRetriesLostBuilder: b1 dies after its first recipe; everything
+// it had not finished is built on b0, groups kept together.
+func TestMultiRetriesLostBuilder(t *testing.T) {
+	rs := offlineRecipes(t)
+	f := newFakeCluster(t, 2)
+	var first atomic.Bool
+	f.onSolve = func(ctx context.Context, b int, r llbdefs.Recipe) *Result {
+		if b == 1 && !f.killed[1].Load() && first.Swap(true) {
+			f.killed[1].Store(true) // the second recipe on b1 finds it dead
+		}
+		return nil
+	}
+	m := f.multi(rs, 1)
+	results := runMulti(t, context.Background(), m)
+	wantSettled(t, rs, results)
+
+	var onB1, retried int
+	for _, res := range results {
+		switch {
+		case res.Builder == "b1":
+			onB1++
+			if len(res.RetriedFrom) != 0 {
+				t.Errorf("%s: built on b1 but retried from %v", res.Name, res.RetriedFrom)
+			}
+		case slices.Equal(res.RetriedFrom, []string{"b1"}):
+			retried++
+			if res.Builder != "b0" {
+				t.Errorf("%s: retried on %s, want b0", res.Name, res.Builder)
+			}
+		}
+	}
+	if onB1 != 1 || retried < 2 {
+		t.Errorf("%d recipe(s) built on b1 (want 1), %d retried on b0 (want several)", onB1, retried)
+	}
+	// Groups moved whole: recipes sharing a stage, both retried, are on
+	// one builder (b0, the only one left).
+	groups := schedule.Groups(m.items)
+	for _, g := range groups {
+		builders := map[string]bool{}
+		for _, i := range g.Items {
+			if results[i].Builder != "b1" {
+				builders[results[i].Builder] = true
+			}
+		}
+		if len(builders) > 1 {
+			t.Errorf("group %v spread over %v", g.Items, builders)
+		}
+	}
+}
+
+// TestMultiCancelsRunningOnLostBuilder: builds that hang on a dead
+// builder are canceled once another recipe's failure shows it is lost,
+// and retried.
+func TestMultiCancelsRunningOnLostBuilder(t *testing.T) {
+	rs := offlineRecipes(t)
+	f := newFakeCluster(t, 2)
+	var started atomic.Int32
+	f.onSolve = func(ctx context.Context, b int, r llbdefs.Recipe) *Result {
+		if b != 1 || f.killed[1].Load() {
+			return nil
+		}
+		if started.Add(1) < 3 {
+			<-ctx.Done() // hangs until canceled
+			return &Result{Name: r.Name, Status: StatusCanceled, Error: "context canceled"}
+		}
+		f.killed[1].Store(true)
+		return &Result{Name: r.Name, Status: StatusFailed, Error: "rpc error: code = Unavailable desc = transport is closing"}
+	}
+	results := runMulti(t, context.Background(), f.multi(rs, 3))
+	wantSettled(t, rs, results)
+	var retried int
+	for _, res := range results {
+		if res.Builder == "b1" {
+			t.Errorf("%s: outcome from the lost builder: %+v", res.Name, res)
+		}
+		if slices.Equal(res.RetriedFrom, []string{"b1"}) {
+			retried++
+		}
+	}
+	if retried == 0 {
+		t.Error("nothing retried")
+	}
+}
+
+// TestMultiConnErrorOnLiveBuilder: a connection error on a builder that
+// still answers is the recipe's outcome; nothing moves.
+func TestMultiConnErrorOnLiveBuilder(t *testing.T) {
+	rs := offlineRecipes(t)[:6]
+	f := newFakeCluster(t, 2)
+	f.probeOK = true
+	f.onSolve = func(ctx context.Context, b int, r llbdefs.Recipe) *Result {
+		if r.Name == rs[0].Name {
+			return &Result{Name: r.Name, Status: StatusFailed, Error: "rpc error: code = Unavailable desc = connection reset by peer"}
+		}
+		return nil
+	}
+	results := runMulti(t, context.Background(), f.multi(rs, 2))
+	if results[0].Status != StatusFailed || len(results[0].RetriedFrom) != 0 {
+		t.Errorf("%+v: want failed, not retried", results[0])
+	}
+	if n := len(f.solved[rs[0].Name]); n != 1 {
+		t.Errorf("%s solved %d times", rs[0].Name, n)
+	}
+	if f.probes.Load() != 1 {
+		t.Errorf("%d probes, want 1", f.probes.Load())
+	}
+	wantSettled(t, rs[1:], results[1:])
+}
+
+// TestMultiEveryBuilderLost: nothing left to retry on; the run ends with
+// the failures.
+func TestMultiEveryBuilderLost(t *testing.T) {
+	rs := offlineRecipes(t)
+	f := newFakeCluster(t, 2)
+	f.killed[0].Store(true)
+	f.killed[1].Store(true)
+	results := runMulti(t, context.Background(), f.multi(rs, 2))
+	for _, res := range results {
+		if res.Status == StatusOK || res.Status == StatusExpectedFailure {
+			t.Errorf("%s: %s with every builder dead", res.Name, res.Status)
+		}
+		if res.Builder == "" {
+			t.Errorf("%s: no builder named: %+v", res.Name, res)
+		}
+	}
+	var noneLeft int
+	for _, res := range results {
+		if strings.Contains(res.Error, "no builder left") {
+			noneLeft++
+		}
+	}
+	if noneLeft == 0 {
+		t.Errorf("no result says no builder is left: %+v", results)
+	}
+}
+
+// TestMultiCanceled: the caller's cancellation stops everything, and
+// nothing is retried.
+func TestMultiCanceled(t *testing.T) {
+	rs := offlineRecipes(t)
+	f := newFakeCluster(t, 2)
+	f.onSolve = func(ctx context.Context, b int, r llbdefs.Recipe) *Result {
+		<-ctx.Done()
+		return &Result{Name: r.Name, Status: StatusCanceled, Error: "context canceled"}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	results := runMulti(t, ctx, f.multi(rs, 2))
+	for _, res := range results {
+		if res.Status != StatusCanceled || len(res.RetriedFrom) != 0 {
+			t.Errorf("%s: %+v, want canceled, not retried", res.Name, res)
+		}
+	}
+	if f.probes.Load() != 0 {
+		t.Errorf("%d probes after a cancellation", f.probes.Load())
+	}
+}
+
+func TestSolveOnArguments(t *testing.T) {
+	ctx := context.Background()
+	rs := offlineRecipes(t)[:1]
+	c := &client.Client{}
+	for _, tc := range []struct {
+		builders []Builder
+		want     string
+	}{
+		{nil, "no builder"},
+		{[]Builder{{Name: "a"}}, "no BuildKit client"},
+		{[]Builder{{Client: c}}, "no name"},
+		{[]Builder{{Name: "a", Client: c}, {Name: "a", Client: c}}, "given twice"},
+	} {
+		_, err := SolveOn(ctx, tc.builders, rs, SamplesDir(t.TempDir()))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: error %v, want %q", tc.builders, err, tc.want)
+		}
+	}
+}
+
+func TestIsConnError(t *testing.T) {
+	for msg, want := range map[string]bool{
+		"rpc error: code = Unavailable desc = connection error: desc = \"transport: Error while dialing: dial tcp 127.0.0.1:1234: connect: connection refused\"": true,
+		"rpc error: code = Unavailable desc = error reading from server: EOF":                                                                                    true,
+		"resolve base image alpine: rpc error: code = Canceled desc = grpc: the client connection is closing: transport is closing":                              true,
+		"process \"/bin/sh -c gcc -o hello hello.c\" did not complete successfully: exit code: 1":                                                                false,
+		"failed to calculate checksum of ref: \"/hello\": not found":                                                                                             false,
+	} {
+		if got := isConnError(msg); got != want {
+			t.Errorf("isConnError(%q) = %v, want %v", msg, got, want)
+		}
+	}
+}
