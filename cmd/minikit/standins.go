@@ -67,6 +67,7 @@ func (a app) standins(ctx context.Context, args []string) error {
 		fs := a.flags("standins serve", "[--listen ADDR] [--dir LAYOUT] [--public]")
 		listen := fs.String("listen", connect.DefaultRegistry, "loopback address to listen on")
 		dir := fs.String("dir", home.StandIns(), "OCI layout holding the stand-ins")
+		fs.String("generation", "", "the layout generation this server was started for (set by the private daemon; informative)")
 		public := fs.Bool("public", false, "allow a --listen address that is not loopback (0.0.0.0:5000 in a container on a private network): anyone who reaches it can pull and push")
 		if err := parse(fs, rest); err != nil {
 			return err

@@ -6,6 +6,8 @@ package connect
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -137,7 +139,10 @@ func private(ctx context.Context, o Options) (addr string, standIns bool, err er
 		cfg.Mirror = reg
 		cfg.Registry = &daemon.Process{
 			Name: "stand-in registry",
-			Args: []string{self, "standins", "serve", "--listen", reg, "--dir", o.Home.StandIns()},
+			// The generation changes with the layout's index, so that a
+			// registry serving an older set of stand-ins is restarted.
+			Args: []string{self, "standins", "serve", "--listen", reg, "--dir", o.Home.StandIns(),
+				"--generation", standInsGeneration(o.Home)},
 			Ready: func(ctx context.Context) error {
 				return standin.Ready(ctx, reg)
 			},
@@ -149,6 +154,17 @@ func private(ctx context.Context, o Options) (addr string, standIns bool, err er
 		return "", false, fmt.Errorf("%w: private daemon: %w", ErrUnreachable, err)
 	}
 	return addr, standIns, nil
+}
+
+// standInsGeneration identifies the stand-in layout's current contents:
+// the digest of its index.
+func standInsGeneration(home paths.Home) string {
+	data, err := os.ReadFile(filepath.Join(home.StandIns(), "index.json"))
+	if err != nil {
+		return "none"
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:6])
 }
 
 // HaveStandIns reports whether stand-in images have been built in home.
