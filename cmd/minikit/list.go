@@ -20,19 +20,24 @@ type listRow struct {
 	StandIn    string `json:"stand_in"`
 	Why        string `json:"why,omitempty"`
 	Note       string `json:"note,omitempty"`
+	Extra      bool   `json:"extra,omitempty"`
 }
 
 func (a app) list(ctx context.Context, args []string) error {
-	fs := a.flags("list", "[--json] [NAME|GLOB...]")
+	fs := a.flags("list", "[--json] [--extras] [NAME|GLOB...]")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	extras := fs.Bool("extras", false, "also list the extra recipes beyond the 51 seed rows")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	recipes := llbdefs.Catalog()
+	if *extras {
+		recipes = llbdefs.All()
+	}
 	if fs.NArg() > 0 {
 		var err error
 		if recipes, err = llbdefs.Select(recipes, fs.Args()...); err != nil {
-			return usageError{err}
+			return usageError{extrasHint(err, *extras)}
 		}
 	}
 	rows := make([]listRow, 0, len(recipes))
@@ -47,6 +52,7 @@ func (a app) list(ctx context.Context, args []string) error {
 			StandIn:    string(r.StandIn),
 			Why:        r.Why,
 			Note:       r.Note,
+			Extra:      r.Extra,
 		})
 	}
 	if *asJSON {
@@ -57,7 +63,11 @@ func (a app) list(ctx context.Context, args []string) error {
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tPROGRAM\tBUILD IMAGE\tRUN IMAGE\tEXPECT\tSTAND-IN")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Program, r.BuildImage, r.RunImage, r.Expect, r.StandIn)
+		name := r.Name
+		if r.Extra {
+			name += " (extra)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, r.Program, r.BuildImage, r.RunImage, r.Expect, r.StandIn)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -19,6 +19,7 @@ func reportRecipe(r llbdefs.Recipe, res runner.Result) report.Recipe {
 	row := report.Recipe{
 		Name:           r.Name,
 		Program:        r.Program(),
+		Extra:          r.Extra,
 		BuildImage:     llbdefs.ShortRef(r.BuildImage()),
 		RunImage:       "scratch",
 		Status:         string(res.Status),
@@ -57,6 +58,9 @@ func (a app) finish(ctx context.Context, rep *report.Report, limits map[string]i
 		}
 	default:
 		if err := report.WriteTable(a.stdout, rep); err != nil {
+			return err
+		}
+		if err := report.WriteRanking(a.stdout, rep); err != nil {
 			return err
 		}
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
 	"strings"
 	"time"
@@ -25,7 +26,8 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 func (a app) solve(ctx context.Context, args []string) error {
 	fs := a.flags("solve", "[flags] --all | NAME|GLOB...")
 	all := fs.Bool("all", false, "solve every recipe (on stand-ins: every recipe they can reproduce)")
-	parallel := fs.Int("parallel", runtime.NumCPU()*2, "recipes solved at once")
+	extras := fs.Bool("extras", false, "include the extra recipes beyond the 51 seed rows (minikit list --extras); alone: the extras only")
+	parallel := fs.Int("parallel", runtime.NumCPU()*2, "recipes solved at once (on each builder, with several --addr)")
 	var outputs multiFlag
 	fs.Var(&outputs, "output", "where images go, repeatable: image (buildkitd's store, the default), oci=DIR, docker=DIR")
 	progress := fs.String("progress", "auto", "progress display: auto, tty, plain, quiet, rawjson")
@@ -47,6 +49,8 @@ func (a app) solve(ctx context.Context, args []string) error {
 	fs.StringVar(&tlsOpts.Cert, "tlscert", "", "client certificate for a tcp:// buildkitd (default $"+connect.EnvTLSCert+")")
 	fs.StringVar(&tlsOpts.Key, "tlskey", "", "client key for a tcp:// buildkitd (default $"+connect.EnvTLSKey+")")
 	fs.StringVar(&tlsOpts.ServerName, "tlsservername", "", "name the buildkitd certificate must carry (default $"+connect.EnvTLSServerName+", else the address's host)")
+	compilerCache := fs.Bool("compiler-cache", false, "share one Go build cache among the recipes' Go build stages (a BuildKit cache mount; final stages keep theirs, so no image changes)")
+	epochFlag := fs.String("source-date-epoch", os.Getenv("SOURCE_DATE_EPOCH"), "reproducible images: clamp the config's and the layers' times to `T`, unix seconds, or 'git' for the last commit touching samples/ (default $SOURCE_DATE_EPOCH; empty: off)")
 	testRun := fs.Bool("test", false, "also run each image inside BuildKit and compare its outcome with the expected one (see minikit test)")
 	runTimeout := fs.Duration("run-timeout", runner.DefaultRunTimeout, "with --test: time limit of each run")
 	if err := parse(fs, args); err != nil {
@@ -55,7 +59,7 @@ func (a app) solve(ctx context.Context, args []string) error {
 	if *runTimeout <= 0 {
 		return usagef("--run-timeout must be positive, not %s", *runTimeout)
 	}
-	recipes, err := selectRecipes(*all, fs.Args())
+	recipes, err := selectRecipes(*all, *extras, fs.Args())
 	if err != nil {
 		return err
 	}
@@ -84,7 +88,14 @@ func (a app) solve(ctx context.Context, args []string) error {
 	default:
 		return usagef("--progress must be auto, tty, plain, quiet or rawjson, not %q", *progress)
 	}
-	opts := []runner.Option{runner.Parallel(*parallel), runner.Progress(a.stderr, *progress)}
+	opts := []runner.Option{runner.Parallel(*parallel), runner.Progress(a.stderr, *progress), runner.CompilerCache(*compilerCache)}
+	if *epochFlag != "" {
+		t, err := sourceDateEpoch(*epochFlag)
+		if err != nil {
+			return usagef("--source-date-epoch: %v", err)
+		}
+		opts = append(opts, runner.SourceDateEpoch(t))
+	}
 	for _, o := range outputs {
 		e, err := runner.ParseOutput(o)
 		if err != nil {
@@ -185,22 +196,35 @@ func (a app) solve(ctx context.Context, args []string) error {
 	for _, r := range recipes {
 		rep.Recipes = append(rep.Recipes, rows[r.Name])
 	}
+	if *sizes {
+		rep.Ranking = report.Rank(rep.Recipes, llbdefs.Floors())
+	}
 	return a.finish(ctx, rep, limits, *format, *htmlReport, time.Since(start))
 }
 
-// selectRecipes turns --all or names/globs into recipes.
-func selectRecipes(all bool, names []string) ([]llbdefs.Recipe, error) {
+// selectRecipes turns --all or names/globs into recipes: the 51 seed rows,
+// and with extras the extra recipes too (--all --extras: both; --extras
+// alone: the extras only).
+func selectRecipes(all, extras bool, names []string) ([]llbdefs.Recipe, error) {
 	switch {
 	case all && len(names) > 0:
 		return nil, usagef("give --all or recipe names, not both")
+	case all && extras:
+		return llbdefs.All(), nil
 	case all:
 		return llbdefs.Catalog(), nil
+	case extras && len(names) == 0:
+		return llbdefs.Extras(), nil
 	case len(names) == 0:
 		return nil, usagef("name the recipes to solve (NAME or GLOB, e.g. 'hello-go.*'), or --all")
 	}
-	rs, err := llbdefs.Select(llbdefs.Catalog(), names...)
+	set := llbdefs.Catalog()
+	if extras {
+		set = llbdefs.All()
+	}
+	rs, err := llbdefs.Select(set, names...)
 	if err != nil {
-		return nil, usageError{err}
+		return nil, usageError{extrasHint(err, extras)}
 	}
 	return rs, nil
 }

@@ -69,6 +69,7 @@ func newTestHarness(home paths.Home, timeout time.Duration) (*testHarness, error
 func (a app) test(ctx context.Context, args []string) error {
 	fs := a.flags("test", "[flags] --all | NAME|GLOB...")
 	all := fs.Bool("all", false, "test every recipe (on stand-ins: every recipe they can reproduce)")
+	extras := fs.Bool("extras", false, "include the extra recipes beyond the 51 seed rows (minikit list --extras); alone: the extras only")
 	parallel := fs.Int("parallel", runtime.NumCPU()*2, "recipes built and run at once")
 	runTimeout := fs.Duration("run-timeout", runner.DefaultRunTimeout, "time limit of each run: the process is killed and reported as a timeout")
 	format := fs.String("format", "table", "summary format: table or json")
@@ -78,7 +79,7 @@ func (a app) test(ctx context.Context, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	recipes, err := selectRecipes(*all, fs.Args())
+	recipes, err := selectRecipes(*all, *extras, fs.Args())
 	if err != nil {
 		return err
 	}

@@ -35,14 +35,28 @@ type builderRow struct {
 	RetriedFrom []string `json:"retried_from"`
 }
 
+// builderRecipes are the offline rows the builders test solves: six
+// build stages (gcc, gcc -static, Go on Alpine, rustc, Python, Go on
+// Alpine again for whatsmyip), three of them shared. All 27 offline rows
+// take 3m43s cold on two builders on 2 cores, and the run with a builder
+// killed 5m18s more: too long for every CI run.
+var builderRecipes = []string{
+	"hello-c.gcc", "hello-c.gcc.alpine", "hello-c.gcc.scratch", "hello-c.gcc.ubuntu",
+	"hello-c.gcc-static.alpine", "hello-c.gcc-static.scratch",
+	"hello-go.golang-alpine.alpine", "hello-go.golang-alpine.scratch",
+	"hello-py.python",
+	"hello-rust.rust", "hello-rust.rust.scratch",
+	"whatsmyip.golang-alpine.alpine",
+}
+
 // TestSeveralBuilders runs two buildkitd containers as two hosts on a
 // private Docker network, each reached over tcp:// with mutual TLS through
 // a port published on loopback, with a stand-in registry container on
-// the same network as their docker.io mirror. Every offline recipe is
-// solved across both: recipes sharing a build stage land on one builder.
-// Then, caches emptied, the run is repeated and one builder is killed
-// once it has finished a recipe: its other recipes are retried on the
-// builder left and everything still builds.
+// the same network as their docker.io mirror. Offline recipes are solved
+// across both: recipes sharing a build stage land on one builder. Then,
+// caches emptied, the run is repeated and one builder is killed once it
+// has exported a recipe: its unfinished recipes are retried on the builder
+// left and everything still builds.
 func TestSeveralBuilders(t *testing.T) {
 	home := requireBuildEnv(t)
 	requireDocker(t)
@@ -64,7 +78,7 @@ func TestSeveralBuilders(t *testing.T) {
 	registry := "minikit-e2e-registry-" + id
 	runContainer(t, ctx, registry, "run", "-d", "--name", registry, "--network", network, "--network-alias", "registry",
 		"-e", "MINIKIT_HOME=/minikit", "-v", home.StandIns()+":/minikit/standins:ro",
-		regImage, "/minikit-bin", "standins", "serve", "--public", "--listen", "0.0.0.0:5000", "--dir", "/minikit/standins")
+		regImage, "/usr/bin/minikit", "standins", "serve", "--public", "--listen", "0.0.0.0:5000", "--dir", "/minikit/standins")
 	waitLog(t, ctx, registry, "serving ", 60*time.Second)
 
 	dir := t.TempDir()
@@ -97,7 +111,10 @@ func TestSeveralBuilders(t *testing.T) {
 		waitContainerDaemon(t, ctx, n)
 	}
 
-	recipes := offline(t)
+	recipes, err := llbdefs.Select(llbdefs.Catalog(), builderRecipes...)
+	if err != nil {
+		t.Fatal(err)
+	}
 	solveArgs := []string{"solve", "--format", "json", "--progress", "plain",
 		"--tlscacert", certs.ca, "--tlscert", certs.clientCert, "--tlskey", certs.clientKey, "--tlsservername", "buildkitd"}
 	for _, a := range addrs {
@@ -190,6 +207,9 @@ func TestSeveralBuilders(t *testing.T) {
 		var killedAfter time.Duration
 		select {
 		case name := <-exported:
+			// At once: the victim's other recipes are still running
+			// (this one may not have reached minikit yet, and be
+			// retried too).
 			killedAfter = time.Since(start)
 			t.Logf("%s exported by %s after %s: docker kill %s", name, victim, killedAfter.Round(100*time.Millisecond), victimName)
 		case <-time.After(90 * time.Second):
@@ -228,29 +248,11 @@ func TestSeveralBuilders(t *testing.T) {
 		if retried == 0 {
 			t.Errorf("no recipe retried after %s was killed\n%s", victim, stdout.String())
 		}
-		if onVictim == 0 {
-			t.Errorf("no recipe finished on %s before it was killed", victim)
-		}
 		if !strings.Contains(stderr.String(), "builder "+victim+" was lost") {
 			t.Errorf("stderr does not say %s was lost:\n%s", victim, tail(stderr.Bytes(), 2000))
 		}
 		t.Logf("%d recipe(s) done on %s before the kill, %d retried on %s", onVictim, victim, retried, survivor)
 	})
-}
-
-// offline returns the catalog's rows the stand-ins reproduce.
-func offline(t *testing.T) []llbdefs.Recipe {
-	t.Helper()
-	var out []llbdefs.Recipe
-	for _, r := range llbdefs.Catalog() {
-		if r.StandIn == llbdefs.Offline {
-			out = append(out, r)
-		}
-	}
-	if len(out) == 0 {
-		t.Fatal("no offline recipe in the catalog")
-	}
-	return out
 }
 
 // builderRows parses solve's JSON and checks that every recipe ended as
@@ -310,7 +312,7 @@ func watchExports(r io.Reader, names []string, done chan<- string) {
 }
 
 // registryImage imports an image holding a static minikit binary
-// (/minikit-bin), to run the stand-in registry in a container.
+// (/usr/bin/minikit), to run the stand-in registry in a container.
 func registryImage(t *testing.T, ctx context.Context, id string) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -321,7 +323,7 @@ func registryImage(t *testing.T, ctx context.Context, id string) string {
 		t.Fatalf("go build (static) minikit: %v\n%s", err, out)
 	}
 	var rootfs bytes.Buffer
-	if err := buildkitimage.WriteRootfs(&rootfs, []buildkitimage.File{{Path: "minikit-bin", Source: bin, Mode: 0o755}}); err != nil {
+	if err := buildkitimage.WriteRootfs(&rootfs, []buildkitimage.File{{Path: "usr/bin/minikit", Source: bin, Mode: 0o755}}); err != nil {
 		t.Fatal(err)
 	}
 	ref := "minikit/e2e-registry:" + id

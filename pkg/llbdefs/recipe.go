@@ -72,6 +72,7 @@ type Recipe struct {
 	Why     string // why the outcome is what it is
 	Note    string // how this differs from the original (mapped tags, stand-ins)
 	Network bool   // the program needs the network when it runs
+	Extra   bool   // beyond the 51 seed rows (see Extras)
 }
 
 // Program is the sample the recipe builds: the name up to the first dot.

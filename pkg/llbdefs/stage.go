@@ -95,6 +95,12 @@ type Sources struct {
 	// it the graph still marshals (for inspection and tests) but a build
 	// step relying on the image's PATH would not find its compiler.
 	Resolver llb.ImageMetaResolver
+	// CompilerCache mounts a shared Go build cache in the RUN steps of Go
+	// build stages that are not the final stage (cache.go). The images do
+	// not change; the build steps do less work.
+	CompilerCache bool
+
+	notFinal bool // compiling a stage copied from (cache.go)
 }
 
 // SamplesName is the name of the local source holding the samples; a
@@ -126,8 +132,10 @@ func (s Stage) State(src Sources) llb.State {
 	for _, x := range s.steps {
 		switch x.kind {
 		case stepRun:
-			st = st.Run(llb.Args([]string{"/bin/sh", "-c", x.args[0]}),
-				llb.WithCustomName(label+"RUN "+x.args[0])).Root()
+			ro := []llb.RunOption{llb.Args([]string{"/bin/sh", "-c", x.args[0]}),
+				llb.WithCustomName(label + "RUN " + x.args[0])}
+			ro = append(ro, src.compilerCacheMounts(s)...) // cache.go
+			st = st.Run(ro...).Root()
 		case stepEnv:
 			st = st.AddEnv(x.args[0], x.args[1])
 		case stepWorkdir:
@@ -141,7 +149,7 @@ func (s Stage) State(src Sources) llb.State {
 		case stepCopy:
 			from, srcPath, name := src.Samples, x.args[0], "COPY "
 			if x.from != nil {
-				from = x.from.State(src)
+				from = x.from.State(src.buildStage()) // cache.go: not the final stage
 				srcPath = path.Join("/", srcPath)
 				name = "COPY --from=" + x.from.label() + " "
 			}

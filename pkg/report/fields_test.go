@@ -86,6 +86,8 @@ func TestFieldsDocumented(t *testing.T) {
 		"Layer":      reflect.TypeOf(measure.Layer{}),
 		"File":       reflect.TypeOf(measure.File{}),
 		"Violation":  reflect.TypeOf(Violation{}),
+		"Ranking":    reflect.TypeOf(Ranking{}),
+		"RankEntry":  reflect.TypeOf(RankEntry{}),
 	}
 	for name, typ := range types {
 		want := jsonFields(typ)

@@ -24,6 +24,7 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"bytes": FormatBytes,
 	"short": shortDigest,
 	"plus":  func(a, b int) int { return a + b },
+	"ratio": FormatRatio,
 }).Parse(htmlSource))
 
 // WriteHTML writes the report as one self-contained HTML page (inline CSS
@@ -55,6 +56,7 @@ type page struct {
 	Skipped   int
 	Ticks     []tick
 	Groups    []group
+	Ranking   []Ranking // the smallest working image per program (rank.go)
 }
 
 type tick struct {
@@ -95,7 +97,7 @@ func scalePos(n int64) float64 {
 func pct(v float64) string { return fmt.Sprintf("%.3f%%", v) }
 
 func newPage(rep *Report) page {
-	p := page{Machine: rep.Machine, StandIns: rep.StandIns, Total: len(rep.Recipes)}
+	p := page{Machine: rep.Machine, StandIns: rep.StandIns, Total: len(rep.Recipes), Ranking: rep.Ranking}
 	if !rep.Generated.IsZero() {
 		p.Generated = rep.Generated.UTC().Format(time.RFC3339)
 	}

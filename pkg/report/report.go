@@ -36,12 +36,17 @@ type Report struct {
 	// figures are not upstream ones.
 	StandIns bool     `json:"stand_ins"`
 	Recipes  []Recipe `json:"recipes"`
+	// Ranking orders each program's working images by size against its
+	// floor (see Rank); absent unless computed.
+	Ranking []Ranking `json:"ranking,omitempty"`
 }
 
 // A Recipe is the result of one build/run combination.
 type Recipe struct {
-	Name       string `json:"name"`
-	Program    string `json:"program"`
+	Name    string `json:"name"`
+	Program string `json:"program"`
+	// Extra is set for a recipe beyond the 51 seed rows (llbdefs.Extras).
+	Extra      bool   `json:"extra,omitempty"`
 	BuildImage string `json:"build_image"`
 	RunImage   string `json:"run_image"`
 	Status     string `json:"status"`

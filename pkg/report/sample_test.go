@@ -120,5 +120,8 @@ func sampleReport() *Report {
 		Recipe{Name: "pyyaml.pip.alpine", Program: "pyyaml", BuildImage: "python:3.11-alpine", RunImage: "alpine:3.22",
 			Status: StatusSkipped, Expect: "0", Error: "needs PyPI, not reproducible on stand-ins"},
 	)
+	// The smallest hello-c image is an extra recipe, and the floor.
+	rep.Recipes[0].Extra = true
+	rep.Ranking = Rank(rep.Recipes, map[string]string{"hello-c": rep.Recipes[0].Name})
 	return rep
 }

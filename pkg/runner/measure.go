@@ -178,6 +178,7 @@ func (s *solver) measureAgain(ctx context.Context, r llbdefs.Recipe, opt client.
 	m := newMeter(r.Name, s.cfg.measureOpts, info.bases)
 	opt.Exports = []client.ExportEntry{m.entry}
 	opt.CacheExports = nil
+	s.cfg.stampEpoch(opt.Exports)
 	statusCh := make(chan *client.SolveStatus)
 	go func() {
 		for range statusCh {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"time"
 
 	"github.com/moby/buildkit/client"
 	gateway "github.com/moby/buildkit/frontend/gateway/client"
@@ -43,6 +44,9 @@ type config struct {
 	measureCache string
 	cacheExports []client.CacheOptionsEntry // see cache.go
 	cacheImports []client.CacheOptionsEntry
+	epoch        *time.Time // SourceDateEpoch (epoch.go)
+
+	compilerCache bool // llbdefs.Sources.CompilerCache (compilercache.go)
 }
 
 func newConfig(opts []Option) (*config, error) {

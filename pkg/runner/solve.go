@@ -171,6 +171,7 @@ func (s *solver) solve(ctx context.Context, r llbdefs.Recipe) Result {
 		// Not nil: BuildKit's client copies the cache imports into it.
 		FrontendAttrs: map[string]string{},
 	}
+	s.cfg.stampEpoch(opt.Exports)
 
 	statusCh := make(chan *client.SolveStatus)
 	tr := newTracker()
@@ -290,7 +291,7 @@ func (s *solver) build(ctx context.Context, gw gateway.Client, r llbdefs.Recipe,
 		}
 	}
 
-	def, err := r.Definition(ctx, llbdefs.Sources{Samples: llbdefs.SamplesSource(), Resolver: resolver})
+	def, err := r.Definition(ctx, llbdefs.Sources{Samples: llbdefs.SamplesSource(), Resolver: resolver, CompilerCache: s.cfg.compilerCache})
 	if err != nil {
 		return nil, err
 	}

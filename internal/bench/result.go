@@ -1,0 +1,305 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Result is a finished benchmark.
+type Result struct {
+	Recipes    []string
+	CPUs       int
+	Buildkitd  string // the daemon's version
+	Export     string // what every client exports
+	Started    time.Time
+	Wall       time.Duration // the whole benchmark
+	LoadBefore [3]float64    // load averages (1, 5, 15 min) before
+	LoadAfter  [3]float64    // and after
+	Rows       []*Row
+	Ratios     []Ratio
+	Targets    []Target
+}
+
+// A Row is one mode in one state: every run, and their median.
+type Row struct {
+	Mode    Mode
+	State   State
+	Command string
+	Runs    []Usage
+	// Median takes the median of each field on its own.
+	Median Usage
+}
+
+// A Ratio compares the median wall times of two modes in one state.
+type Ratio struct {
+	Of, To Mode
+	State  State
+	Value  float64 // Of's wall time / To's; NaN when a side was not measured
+}
+
+// A Target is one of the goals of the benchmark, and whether the
+// measurement meets it.
+type Target struct {
+	Goal     string
+	Measured string
+	Met      bool
+}
+
+// row returns the row of a mode and state, or nil.
+func (r *Result) row(m Mode, s State) *Row {
+	for _, x := range r.Rows {
+		if x.Mode == m && x.State == s {
+			return x
+		}
+	}
+	return nil
+}
+
+// finish computes medians, ratios and targets.
+func (r *Result) finish() {
+	for _, x := range r.Rows {
+		x.Median = median(x.Runs)
+	}
+	pairs := [][2]Mode{{Minikit, Sequential}, {Minikit, Bake}, {MinikitCache, Bake}, {MinikitCache, Minikit}}
+	for _, p := range pairs {
+		for _, s := range []State{Cold, Warm} {
+			a, b := r.row(p[0], s), r.row(p[1], s)
+			if a == nil || b == nil || len(a.Runs) == 0 || len(b.Runs) == 0 {
+				continue
+			}
+			r.Ratios = append(r.Ratios, Ratio{Of: p[0], To: p[1], State: s, Value: a.Median.Wall.Seconds() / b.Median.Wall.Seconds()})
+		}
+	}
+	r.Targets = r.targets()
+}
+
+func (r *Result) ratio(of, to Mode, s State) (float64, bool) {
+	for _, x := range r.Ratios {
+		if x.Of == of && x.To == to && x.State == s {
+			return x.Value, true
+		}
+	}
+	return 0, false
+}
+
+// targets checks the goals of issue 6 against what was measured.
+func (r *Result) targets() []Target {
+	var out []Target
+	if w := r.row(Minikit, Warm); w != nil && len(w.Runs) > 0 {
+		out = append(out, Target{Goal: "warm minikit solve under 2 s", Measured: fmtDuration(w.Median.Wall), Met: w.Median.Wall < 2*time.Second})
+	}
+	if v, ok := r.ratio(Minikit, Bake, Warm); ok {
+		out = append(out, Target{Goal: "warm minikit solve at most 0.5 x bake", Measured: fmt.Sprintf("%.2f x", v), Met: v <= 0.5})
+	}
+	if v, ok := r.ratio(Minikit, Bake, Cold); ok {
+		out = append(out, Target{Goal: "cold minikit solve at most 0.8 x bake (no shared compiler caches)", Measured: fmt.Sprintf("%.2f x", v), Met: v <= 0.8})
+	}
+	if v, ok := r.ratio(MinikitCache, Bake, Cold); ok {
+		out = append(out, Target{Goal: "cold minikit solve --compiler-cache at most 0.8 x bake", Measured: fmt.Sprintf("%.2f x", v), Met: v <= 0.8})
+	}
+	var peak int64
+	for _, x := range r.Rows {
+		if x.Mode != Bake {
+			for _, u := range x.Runs {
+				peak = max(peak, u.MaxRSS)
+			}
+		}
+	}
+	if peak > 0 {
+		out = append(out, Target{Goal: "minikit client memory under 100 MiB", Measured: fmtBytes(peak) + " peak", Met: peak < 100<<20})
+	}
+	return out
+}
+
+// median returns the median of each field (the mean of the middle two
+// for an even count).
+func median(us []Usage) Usage {
+	if len(us) == 0 {
+		return Usage{}
+	}
+	pick := func(f func(Usage) int64) int64 {
+		v := make([]int64, len(us))
+		for i, u := range us {
+			v[i] = f(u)
+		}
+		slices.Sort(v)
+		n := len(v)
+		if n%2 == 1 {
+			return v[n/2]
+		}
+		return (v[n/2-1] + v[n/2]) / 2
+	}
+	return Usage{
+		Wall:      time.Duration(pick(func(u Usage) int64 { return int64(u.Wall) })),
+		User:      time.Duration(pick(func(u Usage) int64 { return int64(u.User) })),
+		Sys:       time.Duration(pick(func(u Usage) int64 { return int64(u.Sys) })),
+		MaxRSS:    pick(func(u Usage) int64 { return u.MaxRSS }),
+		DaemonCPU: time.Duration(pick(func(u Usage) int64 { return int64(u.DaemonCPU) })),
+	}
+}
+
+// WriteTable writes the result for a terminal.
+func (r *Result) WriteTable(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d recipes, one buildkitd %s with the offline stand-ins, %d CPUs, load average %.2f before, %.2f after\n",
+		len(r.Recipes), r.Buildkitd, r.CPUs, r.LoadBefore[0], r.LoadAfter[0])
+	fmt.Fprintf(&b, "export: %s\n", r.Export)
+	fmt.Fprintf(&b, "cold: buildkitd restarted on an empty state directory; warm: the same command again at once\n")
+	runs := 0
+	for _, x := range r.Rows {
+		runs = max(runs, len(x.Runs))
+	}
+	if runs > 1 {
+		fmt.Fprintf(&b, "median of %d runs, each column on its own\n", runs)
+	}
+	b.WriteString("\n")
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "CLIENT\tSTATE\tWALL\tCLIENT CPU\tCLIENT MAX RSS\tDAEMON CPU\tRUNS")
+	for _, x := range r.Rows {
+		if len(x.Runs) == 0 {
+			continue
+		}
+		u := x.Median
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", x.Command, x.State, fmtDuration(u.Wall), fmtDuration(u.CPU()),
+			fmtBytes(u.MaxRSS), fmtDuration(u.DaemonCPU), len(x.Runs))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(r.Ratios) > 0 {
+		b.WriteString("\n")
+		tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "WALL TIME RATIO\tCOLD\tWARM")
+		seen := map[[2]Mode]bool{}
+		for _, x := range r.Ratios {
+			p := [2]Mode{x.Of, x.To}
+			if seen[p] {
+				continue
+			}
+			seen[p] = true
+			cell := func(s State) string {
+				if v, ok := r.ratio(x.Of, x.To, s); ok {
+					return fmt.Sprintf("%.2f", v)
+				}
+				return "-"
+			}
+			fmt.Fprintf(tw, "%s / %s\t%s\t%s\n", x.Of, x.To, cell(Cold), cell(Warm))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if len(r.Targets) > 0 {
+		b.WriteString("\n")
+		tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "TARGET\tMEASURED\tMET")
+		for _, t := range r.Targets {
+			met := "no"
+			if t.Met {
+				met = "yes"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", t.Goal, t.Measured, met)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// jsonUsage is a Usage in the JSON output: seconds and bytes.
+type jsonUsage struct {
+	WallS      float64 `json:"wall_s"`
+	UserS      float64 `json:"user_s"`
+	SysS       float64 `json:"sys_s"`
+	CPUS       float64 `json:"cpu_s"`
+	MaxRSS     int64   `json:"max_rss_bytes"`
+	DaemonCPUS float64 `json:"daemon_cpu_s"`
+}
+
+func toJSON(u Usage) jsonUsage {
+	return jsonUsage{WallS: u.Wall.Seconds(), UserS: u.User.Seconds(), SysS: u.Sys.Seconds(), CPUS: u.CPU().Seconds(),
+		MaxRSS: u.MaxRSS, DaemonCPUS: u.DaemonCPU.Seconds()}
+}
+
+// WriteJSON writes the result as one JSON document (fields: README's
+// `minikit bench` section).
+func (r *Result) WriteJSON(w io.Writer) error {
+	type row struct {
+		Mode    Mode        `json:"mode"`
+		State   State       `json:"state"`
+		Command string      `json:"command"`
+		Median  jsonUsage   `json:"median"`
+		Runs    []jsonUsage `json:"runs"`
+	}
+	type ratio struct {
+		Of    Mode     `json:"of"`
+		To    Mode     `json:"to"`
+		State State    `json:"state"`
+		Wall  *float64 `json:"wall"`
+	}
+	type target struct {
+		Goal     string `json:"goal"`
+		Measured string `json:"measured"`
+		Met      bool   `json:"met"`
+	}
+	doc := struct {
+		Recipes    []string   `json:"recipes"`
+		CPUs       int        `json:"cpus"`
+		Buildkitd  string     `json:"buildkitd"`
+		Export     string     `json:"export"`
+		Started    time.Time  `json:"started"`
+		WallS      float64    `json:"wall_s"`
+		LoadBefore [3]float64 `json:"load_before"`
+		LoadAfter  [3]float64 `json:"load_after"`
+		Rows       []row      `json:"rows"`
+		Ratios     []ratio    `json:"ratios"`
+		Targets    []target   `json:"targets"`
+	}{Recipes: r.Recipes, CPUs: r.CPUs, Buildkitd: r.Buildkitd, Export: r.Export, Started: r.Started,
+		WallS: r.Wall.Seconds(), LoadBefore: r.LoadBefore, LoadAfter: r.LoadAfter,
+		Rows: []row{}, Ratios: []ratio{}, Targets: []target{}}
+	for _, x := range r.Rows {
+		if len(x.Runs) == 0 {
+			continue
+		}
+		jr := row{Mode: x.Mode, State: x.State, Command: x.Command, Median: toJSON(x.Median)}
+		for _, u := range x.Runs {
+			jr.Runs = append(jr.Runs, toJSON(u))
+		}
+		doc.Rows = append(doc.Rows, jr)
+	}
+	for _, x := range r.Ratios {
+		jr := ratio{Of: x.Of, To: x.To, State: x.State}
+		if !math.IsNaN(x.Value) && !math.IsInf(x.Value, 0) {
+			v := x.Value
+			jr.Wall = &v
+		}
+		doc.Ratios = append(doc.Ratios, jr)
+	}
+	for _, t := range r.Targets {
+		doc.Targets = append(doc.Targets, target(t))
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(doc)
+}
+
+// fmtDuration rounds for reading: 1m12.3s, 4.52s, 0.61s.
+func fmtDuration(d time.Duration) string {
+	switch {
+	case d >= time.Minute:
+		return d.Round(100 * time.Millisecond).String()
+	default:
+		return fmt.Sprintf("%.2fs", d.Seconds())
+	}
+}
+
+// fmtBytes writes a memory size in MiB.
+func fmtBytes(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
