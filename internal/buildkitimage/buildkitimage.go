@@ -270,6 +270,9 @@ func WriteRootfs(w io.Writer, files []File) error {
 	}
 	entries := map[string]*entry{}
 	dir := func(p string, mode int64) {
+		if p == "." || p == "/" {
+			return // the root: no entry
+		}
 		for d := p; d != "." && d != "/"; d = filepath.Dir(d) {
 			if _, ok := entries[d+"/"]; !ok {
 				entries[d+"/"] = &entry{hdr: tar.Header{Typeflag: tar.TypeDir, Name: d + "/", Mode: 0o755}}

@@ -175,3 +175,29 @@ func TestRef(t *testing.T) {
 		t.Errorf("Ref = %s", got)
 	}
 }
+
+// A file at the top of the tree needs no parent directory entry.
+func TestWriteRootfsTopLevelFile(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "x")
+	if err := os.WriteFile(src, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := WriteRootfs(&buf, []File{{Path: "top", Source: src, Mode: 0o755}}); err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(&buf)
+	found := false
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		if h.Name == "top" && h.Mode == 0o755 && h.Size == 1 {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("top-level file missing from the rootfs")
+	}
+}

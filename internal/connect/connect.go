@@ -83,6 +83,9 @@ func Open(ctx context.Context, o Options) (*Conn, error) {
 	if addr == "" {
 		addr = os.Getenv("BUILDKIT_HOST")
 	}
+	if strings.Contains(addr, ",") {
+		return nil, fmt.Errorf("%w: %q names several daemons; this command uses one (only solve spreads recipes over several)", ErrUnreachable, addr)
+	}
 	conn := &Conn{Addr: addr}
 	if addr == "" {
 		var err error
