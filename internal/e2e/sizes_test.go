@@ -6,7 +6,9 @@ import (
 	"context"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -27,7 +29,8 @@ func TestSizesMatchAnIndependentReading(t *testing.T) {
 	defer cancel()
 	out := t.TempDir()
 	names := []string{"hello-c.gcc-static.scratch", "hello-go.golang", "hello-go.golang.scratch", "whatsmyip.golang-nocgo.scratch"}
-	args := append([]string{"solve", "--format", "json", "--progress", "quiet", "--output", "oci=" + out}, names...)
+	page := filepath.Join(out, "report.html")
+	args := append([]string{"solve", "--format", "json", "--progress", "quiet", "--output", "oci=" + out, "--report", page}, names...)
 	code, stdout, stderr := minikit(t, ctx, args...)
 	if code != 0 {
 		t.Fatalf("solve exited %d\n%s", code, tail(stderr, 3000))
@@ -85,6 +88,10 @@ func TestSizesMatchAnIndependentReading(t *testing.T) {
 			t.Errorf("%s: totals %d/%d, layers add up to %d/%d", name, row.Image.Compressed, row.Image.Uncompressed, compressed, uncompressed)
 		}
 	}
+
+	// The HTML report of this run, rendered by a real browser: one bar per
+	// built recipe.
+	checkReportInBrowser(t, page, len(names))
 
 	// A static binary copied into scratch: one layer, the binary plus tar
 	// headers and padding (a few kB at most).
@@ -157,4 +164,37 @@ func readOCITar(t *testing.T, path string) v1.Image {
 		t.Fatal(err)
 	}
 	return img
+}
+
+// checkReportInBrowser renders an HTML report in headless Chromium and
+// counts its bars in the rendered DOM.
+func checkReportInBrowser(t *testing.T, page string, bars int) {
+	t.Helper()
+	bin := ""
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			bin = p
+			break
+		}
+	}
+	if bin == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("no chromium on PATH (scripts/setup installs it)")
+		}
+		t.Log("no chromium on PATH: the report was not rendered")
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "--headless", "--disable-gpu", "--no-sandbox", "--disable-dev-shm-usage",
+		"--user-data-dir="+t.TempDir(), "--dump-dom", "file://"+page)
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
+	dom, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("chromium: %v", err)
+	}
+	got := regexp.MustCompile(`<[^>]*class="[^"]*\bbar\b[^"]*"[^>]*data-recipe=|<[^>]*data-recipe=[^>]*class="[^"]*\bbar\b`).FindAll(dom, -1)
+	if len(got) != bars {
+		t.Errorf("the rendered report has %d bars, want %d", len(got), bars)
+	}
 }
