@@ -25,10 +25,11 @@ const usage = `minikit builds the minimal-image matrix with BuildKit: every buil
 combination is an LLB graph written in Go, solved in parallel.
 
 Usage:
-  minikit list [--json] [NAME|GLOB...]     the recipe catalog (51 seed rows)
+  minikit list [--json] [--extras] [NAME|GLOB...]  the recipe catalog (51 seed rows; --extras: beyond the seed)
   minikit solve --all | NAME|GLOB...       build recipes, report each result
   minikit test --all | NAME|GLOB...        build, run each image inside BuildKit, explain the outcome
   minikit report [-o FILE] RESULTS.json    the HTML report of a saved 'solve --format json'
+  minikit diff [--format json] A B         files and config that differ between two recipes' images
   minikit dockerfile NAME                  the Dockerfile equivalent of a recipe
   minikit bake [--dir DIR]                 regenerate docker-bake.hcl for 'docker buildx bake'
   minikit daemon status|start|stop         the private buildkitd minikit runs
@@ -82,6 +83,7 @@ func (a app) run(ctx context.Context, args []string) int {
 		"report":     a.report,
 		"dockerfile": a.dockerfile,
 		"bake":       a.bake,
+		"diff":       a.diff,
 	}
 	name, rest := args[0], args[1:]
 	switch name {
