@@ -32,6 +32,7 @@ Usage:
   minikit diff [--format json] A B         files and config that differ between two recipes' images
   minikit dockerfile NAME                  the Dockerfile equivalent of a recipe
   minikit bake [--dir DIR]                 regenerate docker-bake.hcl for 'docker buildx bake'
+  minikit bench [--runs N] [--only cold|warm]  minikit vs buildx bake, cold and warm, on a fresh buildkitd
   minikit daemon status|start|stop         the private buildkitd minikit runs
   minikit standins build|serve|list        offline stand-in base images
 
@@ -84,6 +85,7 @@ func (a app) run(ctx context.Context, args []string) int {
 		"dockerfile": a.dockerfile,
 		"bake":       a.bake,
 		"diff":       a.diff,
+		"bench":      a.bench,
 	}
 	name, rest := args[0], args[1:]
 	switch name {

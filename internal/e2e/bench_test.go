@@ -49,9 +49,6 @@ func TestBench(t *testing.T) {
 	recipes := []string{"hello-py.python", "hello-c.gcc.scratch", "hello-go.golang-alpine.scratch"}
 	args := append([]string{"bench", "--runs", "1", "--format", "json", "--buildx", bx.bin, "--dir", t.TempDir()}, recipes...)
 	code, stdout, stderr := minikit(t, ctx, args...)
-	if code == 2 && bytes.Contains(stderr, []byte(`unknown command "bench"`)) {
-		t.Skip("minikit bench is not registered in cmd/minikit/main.go yet")
-	}
 	if code != 0 {
 		t.Fatalf("minikit bench exited %d\n%s\n%s", code, stdout, tail(stderr, 4000))
 	}
