@@ -7,11 +7,9 @@ import (
 	"os"
 
 	"github.com/minikit/minikit/internal/connect"
-	"github.com/minikit/minikit/internal/paths"
 	"github.com/minikit/minikit/pkg/imagediff"
 	"github.com/minikit/minikit/pkg/llbdefs"
 	"github.com/minikit/minikit/pkg/runner"
-	"github.com/minikit/minikit/samples"
 )
 
 // diff solves two recipes (from BuildKit's cache when they were built
@@ -56,15 +54,9 @@ func (a app) diff(ctx context.Context, args []string) error {
 		recipes = append(recipes, rs[0])
 	}
 
-	home, err := paths.Default()
+	home, dir, err := homeAndSamples(*samplesDir)
 	if err != nil {
 		return err
-	}
-	dir := *samplesDir
-	if dir == "" {
-		if dir, err = samples.WriteTo(home.Samples()); err != nil {
-			return err
-		}
 	}
 	out, err := os.MkdirTemp("", "minikit-diff-*")
 	if err != nil {

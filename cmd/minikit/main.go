@@ -11,6 +11,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/minikit/minikit/internal/paths"
+	"github.com/minikit/minikit/samples"
 )
 
 // Exit codes, for scripts.
@@ -138,4 +141,19 @@ func parse(fs *flag.FlagSet, args []string) error {
 		return usageError{err}
 	}
 	return nil
+}
+
+// homeAndSamples returns minikit's state directory and the samples
+// directory: the one given, else the samples built into minikit, written
+// under the state directory.
+func homeAndSamples(given string) (paths.Home, string, error) {
+	home, err := paths.Default()
+	if err != nil {
+		return "", "", err
+	}
+	if given != "" {
+		return home, given, nil
+	}
+	dir, err := samples.WriteTo(home.Samples())
+	return home, dir, err
 }

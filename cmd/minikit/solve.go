@@ -9,12 +9,10 @@ import (
 	"time"
 
 	"github.com/minikit/minikit/internal/connect"
-	"github.com/minikit/minikit/internal/paths"
 	"github.com/minikit/minikit/pkg/llbdefs"
 	"github.com/minikit/minikit/pkg/measure"
 	"github.com/minikit/minikit/pkg/report"
 	"github.com/minikit/minikit/pkg/runner"
-	"github.com/minikit/minikit/samples"
 )
 
 // multiFlag collects a repeatable flag.
@@ -120,15 +118,9 @@ func (a app) solve(ctx context.Context, args []string) error {
 		}
 	}
 
-	home, err := paths.Default()
+	home, dir, err := homeAndSamples(*samplesDir)
 	if err != nil {
 		return err
-	}
-	dir := *samplesDir
-	if dir == "" {
-		if dir, err = samples.WriteTo(home.Samples()); err != nil {
-			return err
-		}
 	}
 	opts = append(opts, runner.SamplesDir(dir))
 	if *sizes {

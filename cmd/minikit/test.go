@@ -16,7 +16,6 @@ import (
 	"github.com/minikit/minikit/internal/tlsca"
 	"github.com/minikit/minikit/pkg/llbdefs"
 	"github.com/minikit/minikit/pkg/runner"
-	"github.com/minikit/minikit/samples"
 )
 
 // testRow is one recipe in `minikit test`'s summary.
@@ -91,15 +90,9 @@ func (a app) test(ctx context.Context, args []string) error {
 	case *format != "table" && *format != "json":
 		return usagef("--format must be table or json, not %q", *format)
 	}
-	home, err := paths.Default()
+	home, dir, err := homeAndSamples(*samplesDir)
 	if err != nil {
 		return err
-	}
-	dir := *samplesDir
-	if dir == "" {
-		if dir, err = samples.WriteTo(home.Samples()); err != nil {
-			return err
-		}
 	}
 	conn, err := connect.Open(ctx, connect.Options{Addr: *addr, Home: home, Log: a.stderr})
 	if err != nil {

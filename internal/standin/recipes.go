@@ -353,34 +353,46 @@ func (b *builder) goModDownload(ctx context.Context, mod, vers string) (string, 
 	return res.Zip, nil
 }
 
-// buildDebs unpacks spec.Packages with dpkg-deb -x, adds busybox's applet
-// links, a CA bundle when ca-certificates is there, and a skeleton.
-func (b *builder) buildDebs(ctx context.Context, spec Spec) (v1.Image, error) {
+// unpackDebs unpacks spec.Packages with dpkg-deb -x (no maintainer
+// scripts run) into a new directory, without documentation; the caller
+// removes the directory.
+func (b *builder) unpackDebs(ctx context.Context, spec Spec) (string, error) {
 	debs, err := b.fetchDebs(ctx, spec.Packages)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	root, err := os.MkdirTemp(b.tmp, "debs-*")
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	defer os.RemoveAll(root)
 	err = b.prog.step(ctx, spec.Name+": unpack "+strings.Join(spec.Packages, " "), func(ctx context.Context) error {
 		for _, deb := range debs {
 			if _, err := b.run.run(ctx, root, nil, false, "dpkg-deb", "-x", deb, root); err != nil {
 				return err
 			}
 		}
+		for _, d := range []string{"usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/lintian", "usr/share/bug"} {
+			if err := os.RemoveAll(filepath.Join(root, d)); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
 	if err != nil {
+		os.RemoveAll(root)
+		return "", err
+	}
+	return root, nil
+}
+
+// buildDebs unpacks spec.Packages with dpkg-deb -x, adds busybox's applet
+// links, a CA bundle when ca-certificates is there, and a skeleton.
+func (b *builder) buildDebs(ctx context.Context, spec Spec) (v1.Image, error) {
+	root, err := b.unpackDebs(ctx, spec)
+	if err != nil {
 		return nil, err
 	}
-	for _, d := range []string{"usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/lintian", "usr/share/bug"} {
-		if err := os.RemoveAll(filepath.Join(root, d)); err != nil {
-			return nil, err
-		}
-	}
+	defer os.RemoveAll(root)
 	if err := b.busyboxLinks(ctx, root, spec.alpine); err != nil {
 		return nil, err
 	}
@@ -766,31 +778,11 @@ nonroot:x:65532:
 // does (no maintainer scripts run), makes the CA bundle, writes the
 // distroless accounts and a skeleton; no shell, no busybox.
 func (b *builder) buildDistroless(ctx context.Context, spec Spec) (v1.Image, error) {
-	debs, err := b.fetchDebs(ctx, spec.Packages)
-	if err != nil {
-		return nil, err
-	}
-	root, err := os.MkdirTemp(b.tmp, "distroless-*")
+	root, err := b.unpackDebs(ctx, spec)
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(root)
-	err = b.prog.step(ctx, spec.Name+": unpack "+strings.Join(spec.Packages, " "), func(ctx context.Context) error {
-		for _, deb := range debs {
-			if _, err := b.run.run(ctx, root, nil, false, "dpkg-deb", "-x", deb, root); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	for _, d := range []string{"usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/lintian", "usr/share/bug"} {
-		if err := os.RemoveAll(filepath.Join(root, d)); err != nil {
-			return nil, err
-		}
-	}
 	if err := caBundle(root); err != nil {
 		return nil, err
 	}
