@@ -122,7 +122,10 @@ func (t TLS) explain(addr string, err error) string {
 		strings.Contains(msg, "EOF") || strings.Contains(msg, "http2")):
 		return " (if the daemon uses TLS, give --tlscacert, and --tlscert/--tlskey when it requires client certificates)"
 	case t.Cert == "" && (strings.Contains(msg, "certificate required") || strings.Contains(msg, "bad certificate") ||
-		strings.Contains(msg, "handshake failure")):
+		strings.Contains(msg, "handshake failure") ||
+		// With TLS 1.3 the server's alert can lose the race with the
+		// client's first write: the client then sees a reset.
+		strings.Contains(msg, "connection reset") || strings.Contains(msg, "broken pipe")):
 		return " (the daemon requires a client certificate: give --tlscert and --tlskey)"
 	case strings.Contains(msg, "x509:") || strings.Contains(msg, "certificate signed by unknown authority"):
 		return " (the daemon's certificate does not verify: check --tlscacert and --tlsservername)"

@@ -105,3 +105,21 @@ func TestOpenTLSMissingFile(t *testing.T) {
 		t.Errorf("Open: %v", err)
 	}
 }
+
+// A daemon that requires client certificates either says so or, when its
+// TLS 1.3 alert loses the race with the client's first write, resets the
+// connection: both get the client-certificate hint.
+func TestExplainMissingClientCert(t *testing.T) {
+	tls := TLS{CACert: "ca.pem"}
+	for _, msg := range []string{
+		"remote error: tls: certificate required",
+		"write tcp 127.0.0.1:36198->127.0.0.1:42231: write: connection reset by peer",
+	} {
+		if got := tls.explain("tcp://127.0.0.1:1", errors.New(msg)); !strings.Contains(got, "client certificate") {
+			t.Errorf("%q: hint %q", msg, got)
+		}
+	}
+	if got := (TLS{}).explain("tcp://127.0.0.1:1", errors.New("connection reset by peer")); !strings.Contains(got, "if the daemon uses TLS") {
+		t.Errorf("no TLS at all: hint %q", got)
+	}
+}
