@@ -72,7 +72,7 @@ func (a app) diff(ctx context.Context, args []string) error {
 	if recipes[0].Name == recipes[1].Name {
 		uniq = recipes[:1]
 	}
-	results, err := runner.Solve(ctx, conn.Client, uniq, runner.SamplesDir(dir), runner.OCI(out), runner.Progress(a.stderr, "quiet"))
+	results, err := runner.Solve(ctx, conn.Client, uniq, runner.SamplesDir(dir), runner.OCI(out), runner.Progress(a.stderr, "quiet"), runner.CompilerCache(true))
 	if err != nil {
 		return err
 	}

@@ -47,7 +47,7 @@ func (a app) solve(ctx context.Context, args []string) error {
 	fs.StringVar(&tlsOpts.Cert, "tlscert", "", "client certificate for a tcp:// buildkitd (default $"+connect.EnvTLSCert+")")
 	fs.StringVar(&tlsOpts.Key, "tlskey", "", "client key for a tcp:// buildkitd (default $"+connect.EnvTLSKey+")")
 	fs.StringVar(&tlsOpts.ServerName, "tlsservername", "", "name the buildkitd certificate must carry (default $"+connect.EnvTLSServerName+", else the address's host)")
-	compilerCache := fs.Bool("compiler-cache", false, "share one Go build cache among the recipes' Go build stages (a BuildKit cache mount; final stages keep theirs, so no image changes)")
+	compilerCache := fs.Bool("compiler-cache", true, "share one Go build cache among the recipes' Go build stages that are not final (a BuildKit cache mount: less work, the same images; =false builds each as a Dockerfile would)")
 	epochFlag := fs.String("source-date-epoch", os.Getenv("SOURCE_DATE_EPOCH"), "reproducible images: clamp the config's and the layers' times to `T`, unix seconds, or 'git' for the last commit touching samples/ (default $SOURCE_DATE_EPOCH; empty: off)")
 	testRun := fs.Bool("test", false, "also run each image inside BuildKit and compare its outcome with the expected one (see minikit test)")
 	runTimeout := fs.Duration("run-timeout", runner.DefaultRunTimeout, "with --test: time limit of each run")

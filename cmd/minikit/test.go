@@ -118,7 +118,7 @@ func (a app) test(ctx context.Context, args []string) error {
 	start := time.Now()
 	results, err := runner.Solve(ctx, conn.Client, run,
 		runner.Parallel(*parallel), runner.Progress(a.stderr, *progress), runner.SamplesDir(dir),
-		runner.NoExport(), h.Option)
+		runner.NoExport(), runner.CompilerCache(true), h.Option)
 	if err != nil {
 		return err
 	}

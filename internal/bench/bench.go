@@ -51,13 +51,14 @@ import (
 type Mode string
 
 const (
-	// Minikit is `minikit solve`: the recipes' LLB solved in parallel
-	// (minikit's default, 2 x CPUs at once).
+	// Minikit is `minikit solve --compiler-cache=false`: the recipes' LLB
+	// solved in parallel (2 x CPUs at once), each Go build with its own
+	// compiler cache, as bake builds them.
 	Minikit Mode = "minikit"
 	// Sequential is `minikit solve --parallel 1`: one recipe at a time.
 	Sequential Mode = "sequential"
-	// MinikitCache is `minikit solve --compiler-cache`: Go build stages
-	// share one Go build cache (llbdefs.Sources.CompilerCache).
+	// MinikitCache is `minikit solve` as it runs by default: Go build
+	// stages share one Go build cache (llbdefs.Sources.CompilerCache).
 	MinikitCache Mode = "minikit-cache"
 	// Bake is `docker-buildx bake` of the generated docker-bake.hcl.
 	Bake Mode = "bake"
@@ -80,11 +81,11 @@ func ParseMode(s string) (Mode, error) {
 func (m Mode) Describe() string {
 	switch m {
 	case Minikit:
-		return "minikit solve"
+		return "minikit solve --compiler-cache=false"
 	case Sequential:
 		return "minikit solve --parallel 1"
 	case MinikitCache:
-		return "minikit solve --compiler-cache"
+		return "minikit solve (default)"
 	case Bake:
 		return "docker-buildx bake"
 	}

@@ -42,10 +42,10 @@ func (b *bench) args(m Mode) (bin string, args []string, dir string) {
 	}
 	args = []string{"solve", "--addr", b.addr, "--progress", "quiet", "--sizes=false", "--format", "json"}
 	switch m {
+	case Minikit:
+		args = append(args, "--compiler-cache=false")
 	case Sequential:
-		args = append(args, "--parallel", "1")
-	case MinikitCache:
-		args = append(args, "--compiler-cache")
+		args = append(args, "--parallel", "1", "--compiler-cache=false")
 	}
 	for _, r := range b.cfg.Recipes {
 		args = append(args, r.Name)

@@ -91,17 +91,17 @@ func (r *Result) ratio(of, to Mode, s State) (float64, bool) {
 // targets checks the goals of issue 6 against what was measured.
 func (r *Result) targets() []Target {
 	var out []Target
-	if w := r.row(Minikit, Warm); w != nil && len(w.Runs) > 0 {
+	if w := r.row(MinikitCache, Warm); w != nil && len(w.Runs) > 0 {
 		out = append(out, Target{Goal: "warm minikit solve under 2 s", Measured: fmtDuration(w.Median.Wall), Met: w.Median.Wall < 2*time.Second})
 	}
-	if v, ok := r.ratio(Minikit, Bake, Warm); ok {
+	if v, ok := r.ratio(MinikitCache, Bake, Warm); ok {
 		out = append(out, Target{Goal: "warm minikit solve at most 0.5 x bake", Measured: fmt.Sprintf("%.2f x", v), Met: v <= 0.5})
 	}
-	if v, ok := r.ratio(Minikit, Bake, Cold); ok {
-		out = append(out, Target{Goal: "cold minikit solve at most 0.8 x bake (no shared compiler caches)", Measured: fmt.Sprintf("%.2f x", v), Met: v <= 0.8})
-	}
 	if v, ok := r.ratio(MinikitCache, Bake, Cold); ok {
-		out = append(out, Target{Goal: "cold minikit solve --compiler-cache at most 0.8 x bake", Measured: fmt.Sprintf("%.2f x", v), Met: v <= 0.8})
+		out = append(out, Target{Goal: "cold minikit solve at most 0.8 x bake (bake without shared compiler caches)", Measured: fmt.Sprintf("%.2f x", v), Met: v <= 0.8})
+	}
+	if v, ok := r.ratio(Minikit, Bake, Cold); ok {
+		out = append(out, Target{Goal: "cold minikit solve --compiler-cache=false at most 0.8 x bake (parallelism alone)", Measured: fmt.Sprintf("%.2f x", v), Met: v <= 0.8})
 	}
 	var peak int64
 	for _, x := range r.Rows {

@@ -301,8 +301,11 @@ func (p *plan) ensureBuildkitd(ctx context.Context) error {
 		return err
 	}
 	if ok && running {
-		// Another minikit may have started it while we waited for the lock.
-		if rec.Fingerprint == p.fingerprint && probe(ctx, p.addr, reuseProbeTimeout) == nil {
+		// Another minikit may have started it while we waited for the
+		// lock. A daemon with the right configuration that is slow to
+		// answer (a loaded machine) is far likelier than a hung one: give
+		// it longer than the fast path does before restarting it.
+		if rec.Fingerprint == p.fingerprint && probe(ctx, p.addr, max(reuseProbeTimeout, p.cfg.StartTimeout/3)) == nil {
 			return nil
 		}
 		why := "its configuration changed"
