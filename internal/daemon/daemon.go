@@ -223,6 +223,11 @@ func Ensure(ctx context.Context, cfg Config) (string, error) {
 		return "", err
 	}
 	defer unlock()
+	// Plan again under the lock: the minikit that held it may have built
+	// buildkitd meanwhile, which changes where the binary is found.
+	if p, err = makePlan(cfg); err != nil {
+		return "", err
+	}
 
 	if err := p.ensureRegistry(ctx); err != nil {
 		return "", err
