@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/minikit/minikit/internal/atomicfile"
 )
 
 //go:embed hello.c hello.go hello.rs hello.java hello.py pyyaml.py pyds.py whatsmyip.go
@@ -41,31 +43,9 @@ func WriteTo(dir string) (string, error) {
 			return "", fmt.Errorf("write samples: %w", err)
 		}
 		p := filepath.Join(dir, e.Name())
-		if err := writeFile(p, data, Mode(e.Name())); err != nil {
+		if _, err := atomicfile.WriteFileIfChanged(p, data, Mode(e.Name())); err != nil {
 			return "", fmt.Errorf("write sample %s: %w", e.Name(), err)
 		}
 	}
 	return dir, nil
-}
-
-func writeFile(p string, data []byte, mode fs.FileMode) error {
-	if old, err := os.ReadFile(p); err == nil && string(old) == string(data) {
-		return os.Chmod(p, mode)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(p), ".sample-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), mode); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), p)
 }

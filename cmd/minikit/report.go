@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 
+	"github.com/minikit/minikit/internal/atomicfile"
 	"github.com/minikit/minikit/pkg/report"
 )
 
@@ -32,7 +34,7 @@ func (a app) report(ctx context.Context, args []string) error {
 	if err != nil {
 		return usageError{fmt.Errorf("%s: %w", fs.Arg(0), err)}
 	}
-	write := func(w *os.File) error {
+	write := func(w io.Writer) error {
 		if *format == "table" {
 			return report.WriteTable(w, rep)
 		}
@@ -44,5 +46,5 @@ func (a app) report(ctx context.Context, args []string) error {
 		}
 		return report.WriteHTML(a.stdout, rep)
 	}
-	return writeFileAtomic(*out, write)
+	return atomicfile.Write(*out, 0o644, write)
 }

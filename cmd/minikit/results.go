@@ -3,11 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
-	"path/filepath"
 	"runtime"
 	"time"
 
+	"github.com/minikit/minikit/internal/atomicfile"
 	"github.com/minikit/minikit/pkg/llbdefs"
 	"github.com/minikit/minikit/pkg/report"
 	"github.com/minikit/minikit/pkg/runner"
@@ -65,7 +66,7 @@ func (a app) finish(ctx context.Context, rep *report.Report, limits map[string]i
 		}
 	}
 	if html != "" {
-		if err := writeFileAtomic(html, func(f *os.File) error { return report.WriteHTML(f, rep) }); err != nil {
+		if err := atomicfile.Write(html, 0o644, func(w io.Writer) error { return report.WriteHTML(w, rep) }); err != nil {
 			return fmt.Errorf("report: %w", err)
 		}
 		fmt.Fprintf(a.stderr, "report written to %s\n", html)
@@ -95,24 +96,4 @@ func (a app) finish(ctx context.Context, rep *report.Report, limits map[string]i
 		return unexpectedError{n}
 	}
 	return nil
-}
-
-// writeFileAtomic writes a file through a temporary file and a rename.
-func writeFileAtomic(path string, write func(*os.File) error) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if err := write(f); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }

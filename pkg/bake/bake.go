@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/minikit/minikit/internal/atomicfile"
 	"github.com/minikit/minikit/pkg/llbdefs"
 )
 
@@ -248,22 +249,31 @@ func hclString(s string) string {
 	return b.String()
 }
 
+// wanted is every generated file, by path relative to the repository.
+func wanted(recipes []llbdefs.Recipe, opts []Option) (options, map[string][]byte, error) {
+	o, err := makeOptions(opts)
+	if err != nil {
+		return options{}, nil, err
+	}
+	hcl, dockerfiles, err := Generate(recipes, opts...)
+	if err != nil {
+		return options{}, nil, err
+	}
+	want := map[string][]byte{File: hcl}
+	for p, dt := range dockerfiles {
+		want[p] = dt
+	}
+	return o, want, nil
+}
+
 // Write generates the files and writes them under root (the repository):
 // the bake file and the Dockerfiles, each replaced atomically and only if
 // it changed; Dockerfiles of recipes that no longer exist are removed. It
 // returns the paths it changed, relative to root.
 func Write(root string, recipes []llbdefs.Recipe, opts ...Option) (changed []string, err error) {
-	o, err := makeOptions(opts)
+	o, want, err := wanted(recipes, opts)
 	if err != nil {
 		return nil, err
-	}
-	hcl, dockerfiles, err := Generate(recipes, opts...)
-	if err != nil {
-		return nil, err
-	}
-	want := map[string][]byte{File: hcl}
-	for p, dt := range dockerfiles {
-		want[p] = dt
 	}
 	dir := filepath.Join(root, filepath.FromSlash(o.dockerfileDir))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -274,12 +284,12 @@ func Write(root string, recipes []llbdefs.Recipe, opts ...Option) (changed []str
 		if old, err := os.ReadFile(full); err == nil && bytes.Equal(old, want[p]) {
 			continue
 		}
-		if err := writeAtomic(full, want[p]); err != nil {
+		if err := atomicfile.WriteFile(full, want[p], 0o644); err != nil {
 			return changed, fmt.Errorf("bake: write %s: %w", p, err)
 		}
 		changed = append(changed, p)
 	}
-	stale, err := staleDockerfiles(root, o.dockerfileDir, dockerfiles)
+	stale, err := staleDockerfiles(root, o.dockerfileDir, want)
 	if err != nil {
 		return changed, err
 	}
@@ -296,17 +306,9 @@ func Write(root string, recipes []llbdefs.Recipe, opts ...Option) (changed []str
 // returns the paths that differ, are missing or are stale, relative to
 // root; none means the checked-in files are up to date.
 func Check(root string, recipes []llbdefs.Recipe, opts ...Option) (outdated []string, err error) {
-	o, err := makeOptions(opts)
+	o, want, err := wanted(recipes, opts)
 	if err != nil {
 		return nil, err
-	}
-	hcl, dockerfiles, err := Generate(recipes, opts...)
-	if err != nil {
-		return nil, err
-	}
-	want := map[string][]byte{File: hcl}
-	for p, dt := range dockerfiles {
-		want[p] = dt
 	}
 	for _, p := range sortedKeys(want) {
 		old, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(p)))
@@ -319,7 +321,7 @@ func Check(root string, recipes []llbdefs.Recipe, opts ...Option) (outdated []st
 			outdated = append(outdated, p)
 		}
 	}
-	stale, err := staleDockerfiles(root, o.dockerfileDir, dockerfiles)
+	stale, err := staleDockerfiles(root, o.dockerfileDir, want)
 	if err != nil {
 		return nil, err
 	}
@@ -356,23 +358,4 @@ func sortedKeys(m map[string][]byte) []string {
 	}
 	slices.Sort(keys)
 	return keys
-}
-
-func writeAtomic(name string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), name)
 }
