@@ -15,6 +15,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -408,11 +409,7 @@ func (b *builder) buildDebs(ctx context.Context, spec Spec) (v1.Image, error) {
 	if spec.alpine {
 		sk.osRelease = alpineOSRelease
 	}
-	for _, p := range spec.Packages {
-		if p == "libc6" {
-			sk.nsswitch = true
-		}
-	}
+	sk.nsswitch = slices.Contains(spec.Packages, "libc6")
 	if err := ensureSkeleton(root, sk); err != nil {
 		return nil, err
 	}
@@ -803,11 +800,7 @@ func (b *builder) buildDistroless(ctx context.Context, spec Spec) (v1.Image, err
 		return nil, err
 	}
 	sk := skeletonFiles{}
-	for _, p := range spec.Packages {
-		if p == "libc6" {
-			sk.nsswitch = true
-		}
-	}
+	sk.nsswitch = slices.Contains(spec.Packages, "libc6")
 	if err := ensureSkeleton(root, sk); err != nil {
 		return nil, err
 	}
