@@ -1,14 +1,15 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"flag"
 	"fmt"
-	"os/exec"
-	"strconv"
-	"strings"
-	"time"
+	"os"
 
+	"github.com/minikit/minikit/internal/sourcedate"
 	"github.com/minikit/minikit/pkg/llbdefs"
+	"github.com/minikit/minikit/pkg/runner"
 )
 
 // extrasHint adds to a selection error, when --extras was not given and
@@ -24,23 +25,27 @@ func extrasHint(err error, extras bool) error {
 	return err
 }
 
-// sourceDateEpoch parses --source-date-epoch: unix seconds, or "git" for
-// the time of the last commit touching samples/ in the repository of the
-// working directory.
-func sourceDateEpoch(v string) (time.Time, error) {
-	if v == "git" {
-		out, err := exec.Command("git", "log", "-1", "--format=%ct", "--", ":/samples").Output()
-		if err != nil {
-			return time.Time{}, fmt.Errorf("git log -- samples: %w (run from minikit's repository, or give unix seconds)", err)
+// sourceDateEpoch chooses the images' epoch (internal/sourcedate: the
+// flag when given, else $SOURCE_DATE_EPOCH, else the last commit touching
+// the samples, else the build stamp, else 1970) and returns the runner
+// option for it, none when off.
+func sourceDateEpoch(ctx context.Context, fs *flag.FlagSet, samplesDir string) (sourcedate.Epoch, []runner.Option, error) {
+	l := sourcedate.Lookup{Env: os.Getenv("SOURCE_DATE_EPOCH"), SamplesDir: samplesDir, Stamp: sourcedate.Stamp}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "source-date-epoch" {
+			v := f.Value.String()
+			l.Flag = &v
 		}
-		v = strings.TrimSpace(string(out))
-		if v == "" {
-			return time.Time{}, errors.New("no commit touches samples/ here (run from minikit's repository, or give unix seconds)")
+	})
+	e, err := sourcedate.Resolve(ctx, l)
+	if err != nil {
+		if ctx.Err() != nil {
+			return e, nil, err
 		}
+		return e, nil, usageError{err}
 	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n <= 0 {
-		return time.Time{}, fmt.Errorf("%q: want unix seconds or git", v)
+	if e.Off {
+		return e, nil, nil
 	}
-	return time.Unix(n, 0).UTC(), nil
+	return e, []runner.Option{runner.SourceDateEpoch(e.Time)}, nil
 }

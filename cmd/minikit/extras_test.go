@@ -5,10 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"strings"
 	"testing"
 
+	"github.com/minikit/minikit/internal/sourcedate"
 	"github.com/minikit/minikit/pkg/llbdefs"
+	"github.com/minikit/minikit/pkg/runner"
 )
 
 func TestListExtras(t *testing.T) {
@@ -81,21 +84,48 @@ func TestDiffUsage(t *testing.T) {
 }
 
 func TestSourceDateEpochFlag(t *testing.T) {
-	if got, err := sourceDateEpoch("1700000000"); err != nil || got.Unix() != 1700000000 {
-		t.Errorf("seconds: %v, %v", got, err)
+	ctx := context.Background()
+	epoch := func(env string, args ...string) (sourcedate.Epoch, []runner.Option, error) {
+		t.Helper()
+		t.Setenv("SOURCE_DATE_EPOCH", env)
+		fs := flag.NewFlagSet("solve", flag.ContinueOnError)
+		fs.String("source-date-epoch", "", "")
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		return sourceDateEpoch(ctx, fs, "")
 	}
-	for _, bad := range []string{"yesterday", "-5", "0"} {
-		if _, err := sourceDateEpoch(bad); err == nil {
-			t.Errorf("%q accepted", bad)
+	if e, opts, err := epoch("5", "--source-date-epoch", "1700000000"); err != nil || e.Time.Unix() != 1700000000 || len(opts) != 1 {
+		t.Errorf("flag: %v, %d options, %v", e, len(opts), err)
+	}
+	if e, opts, err := epoch("1600000000"); err != nil || e.Time.Unix() != 1600000000 || len(opts) != 1 {
+		t.Errorf("env: %v, %d options, %v", e, len(opts), err)
+	}
+	for _, off := range []string{"off", ""} {
+		if e, opts, err := epoch("1600000000", "--source-date-epoch="+off); err != nil || !e.Off || len(opts) != 0 {
+			t.Errorf("%q: %v, %d options, %v", off, e, len(opts), err)
 		}
 	}
-	// In minikit's repository (go test runs in cmd/minikit): the last
-	// commit touching samples/. Elsewhere (an exported tree): an error.
-	if got, err := sourceDateEpoch("git"); err == nil && got.Year() < 2020 {
-		t.Errorf("git: %v", got)
+	// The default in minikit's checkout (go test runs in cmd/minikit):
+	// the last commit touching samples/; in an exported tree, the
+	// fallback. Either way on, with one option.
+	if e, opts, err := epoch(""); err != nil || e.Off || len(opts) != 1 || !(strings.HasPrefix(e.Source, "git") || strings.HasPrefix(e.Source, "fallback")) {
+		t.Errorf("default: %v, %d options, %v", e, len(opts), err)
+	}
+	for _, bad := range []string{"yesterday", "-5"} {
+		_, _, err := epoch("", "--source-date-epoch", bad)
+		var ue usageError
+		if !errors.As(err, &ue) {
+			t.Errorf("%q: %v, want a usage error", bad, err)
+		}
 	}
 	code, _, errOut := run(t, "solve", "--source-date-epoch", "soon", "hello-c.gcc")
-	if code != exitUsage || !strings.Contains(errOut, "--source-date-epoch") {
+	if code != exitUsage || !strings.Contains(errOut, "--source-date-epoch=soon") {
 		t.Errorf("bad epoch: exit %d, %s", code, errOut)
+	}
+	t.Setenv("SOURCE_DATE_EPOCH", "later")
+	code, _, errOut = run(t, "solve", "hello-c.gcc")
+	if code != exitUsage || !strings.Contains(errOut, "$SOURCE_DATE_EPOCH=later") {
+		t.Errorf("bad $SOURCE_DATE_EPOCH: exit %d, %s", code, errOut)
 	}
 }

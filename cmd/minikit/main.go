@@ -134,10 +134,32 @@ func (a app) flags(name, synopsis string) *flag.FlagSet {
 
 // parse parses flags, turning errors into usage errors.
 func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+	// Flags may come before, between or after the names, as people type
+	// them (`minikit solve hello-c.gcc --progress plain`); "--" ends the
+	// flags. The flag package stops at the first name: parse again after
+	// each one.
+	var names []string
+	rest := args
+	for len(rest) > 0 {
+		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return usageError{err}
 		}
+		left := fs.Args()
+		if used := len(rest) - len(left); used > 0 && rest[used-1] == "--" {
+			names = append(names, left...)
+			break
+		}
+		if len(left) == 0 {
+			break
+		}
+		names = append(names, left[0])
+		rest = left[1:]
+	}
+	// Leave the names as fs.Args().
+	if err := fs.Parse(append([]string{"--"}, names...)); err != nil {
 		return usageError{err}
 	}
 	return nil

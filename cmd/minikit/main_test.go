@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -94,5 +98,39 @@ func TestHelp(t *testing.T) {
 	code, _, stderr := run(t, "solve", "--help")
 	if code != exitOK || !strings.Contains(stderr, "-parallel") {
 		t.Errorf("solve --help: exit %d: %s", code, stderr)
+	}
+}
+
+func TestParseFlagsAfterNames(t *testing.T) {
+	for _, tc := range []struct {
+		args  []string
+		names []string
+		n     int
+		v     bool
+	}{
+		{[]string{"a", "-n", "3", "b"}, []string{"a", "b"}, 3, false},
+		{[]string{"--v", "a", "--n=2"}, []string{"a"}, 2, true},
+		{[]string{"a", "--", "-n", "b"}, []string{"a", "-n", "b"}, 0, false},
+		{[]string{"--", "a"}, []string{"a"}, 0, false},
+		{nil, nil, 0, false},
+	} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		n := fs.Int("n", 0, "")
+		v := fs.Bool("v", false, "")
+		if err := parse(fs, tc.args); err != nil {
+			t.Errorf("%q: %v", tc.args, err)
+			continue
+		}
+		if !slices.Equal(fs.Args(), tc.names) || *n != tc.n || *v != tc.v {
+			t.Errorf("%q: names %q n=%d v=%v, want %q n=%d v=%v", tc.args, fs.Args(), *n, *v, tc.names, tc.n, tc.v)
+		}
+	}
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Int("n", 0, "")
+	var ue usageError
+	if err := parse(fs, []string{"a", "-n", "x"}); !errors.As(err, &ue) {
+		t.Errorf("bad value after a name: %v, want a usage error", err)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -69,7 +68,7 @@ func (a app) test(ctx context.Context, args []string) error {
 	fs := a.flags("test", "[flags] --all | NAME|GLOB...")
 	all := fs.Bool("all", false, "test every recipe (on stand-ins: every recipe they can reproduce)")
 	extras := fs.Bool("extras", false, "include the extra recipes beyond the 51 seed rows (minikit list --extras); alone: the extras only")
-	parallel := fs.Int("parallel", runtime.NumCPU()*2, "recipes built and run at once")
+	parallel := fs.Int("parallel", runner.DefaultParallel(), "recipes built and run at once")
 	runTimeout := fs.Duration("run-timeout", runner.DefaultRunTimeout, "time limit of each run: the process is killed and reported as a timeout")
 	format := fs.String("format", "table", "summary format: table or json")
 	progress := fs.String("progress", "quiet", "build progress display: auto, tty, plain, quiet, rawjson")

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,16 +20,24 @@ import (
 	"github.com/minikit/minikit/pkg/report"
 )
 
-// requireDistroless skips (in CI: fails) when the distroless-style
-// stand-ins are not in home's layout: a layout built before they were
-// added to the catalog lacks them until `minikit standins build` runs.
+// requireDistroless skips (in CI: fails) when a distroless-style stand-in
+// an extra runs on is not in home's layout: a layout built before it was
+// added to the catalog lacks it until `minikit standins build` runs.
 func requireDistroless(t *testing.T, home paths.Home) {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(home.StandIns(), "index.json"))
-	if err == nil && strings.Contains(string(data), "minikit/distroless-cc:debian12") {
+	var missing []string
+	for _, r := range llbdefs.Extras() {
+		for _, img := range r.Images() {
+			if short := llbdefs.ShortRef(img); strings.HasPrefix(short, "minikit/") && !strings.Contains(string(data), short) && !slices.Contains(missing, short) {
+				missing = append(missing, short)
+			}
+		}
+	}
+	if err == nil && len(missing) == 0 {
 		return
 	}
-	msg := "the distroless-style stand-ins are not built in " + home.StandIns() + " (run minikit standins build)"
+	msg := fmt.Sprintf("distroless-style stand-ins not built in %s (run minikit standins build): %v (%v)", home.StandIns(), missing, err)
 	if os.Getenv("CI") == "true" {
 		t.Fatal(msg)
 	}
@@ -81,6 +90,20 @@ func TestExtrasSolveAndRank(t *testing.T) {
 			t.Errorf("%s: the floor image's files are %.3fx the floor", prog, e.FileRatio)
 		}
 	}
+	// Java and Python have no floor: ranked by size, no ratio, their
+	// smallest image an extra that ran.
+	for _, prog := range []string{"hello-java", "hello-py"} {
+		rk, ok := ranked[prog]
+		if !ok || len(rk.Entries) == 0 {
+			t.Errorf("%s: not ranked", prog)
+			continue
+		}
+		e := rk.Entries[0]
+		t.Logf("%s: smallest %s, %d bytes uncompressed (%d of files)", prog, rk.Smallest, e.Uncompressed, e.FileBytes)
+		if rk.FloorRecipe != "" || rk.FloorBytes != 0 || e.Ratio != 0 || !e.Extra || !e.Verified || rk.Smallest != e.Recipe {
+			t.Errorf("%s: %+v", prog, rk)
+		}
+	}
 	if c := ranked["hello-c"]; c.FloorBytes >= 20_000 {
 		t.Errorf("hello-c: musl static executable is %d bytes, want < 20 kB", c.FloorBytes)
 	}
@@ -128,24 +151,38 @@ func TestDiff(t *testing.T) {
 	}
 }
 
-// Two cold solves of the C, Go and Rust floors, each on a fresh private
-// daemon (its own home, state and registry), with the same
-// --source-date-epoch, give the same manifest digests.
+// Reproducible by default: with no --source-date-epoch and no
+// $SOURCE_DATE_EPOCH, two cold solves on two fresh daemons give the same
+// manifest digests for the C, Go and Rust floor recipes and their
+// distroless-static variants (a run image with layers, which BuildKit must
+// leave alone). Recipes whose final stage runs a toolchain are solved too
+// and reported, reproducible or not, with what differs.
 func TestReproducibleExtras(t *testing.T) {
 	home := requireBuildEnv(t)
 	if testing.Short() {
 		t.Skip("two cold builds: not with -short")
 	}
-	var names []string
+	requireDistroless(t, home)
+	var must []string
 	for _, prog := range []string{"hello-c", "hello-go", "hello-rust"} {
 		name, _ := llbdefs.FloorRecipe(prog)
-		names = append(names, name)
+		must = append(must, name)
 	}
+	must = append(must, "hello-c.musl-static.distroless-static", "hello-go.golang-static.distroless-static")
+	// Reported only: the final stage is the build stage, whose RUN steps
+	// write files dated by the build's clock, and the compiler's
+	// by-products (Go's build cache) stay in the image.
+	reported := []string{"hello-go.golang", "hello-c.gcc"}
+	names := append(slices.Clone(must), reported...)
+
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()
 	var digests [2]map[string]string
+	var outDirs [2]string
+	var envs [2][]string
 	for i := range digests {
 		fresh := t.TempDir()
+		outDirs[i] = t.TempDir()
 		// The stand-ins and buildkitd are shared, read-only; the daemon's
 		// state (its cache) is new.
 		for _, d := range []string{filepath.Base(home.StandIns()), filepath.Base(home.Bin())} {
@@ -155,15 +192,20 @@ func TestReproducibleExtras(t *testing.T) {
 				}
 			}
 		}
-		env := []string{"MINIKIT_HOME=" + fresh, fmt.Sprintf("MINIKIT_REGISTRY=127.0.0.1:%d", freePort(t)), "BUILDKIT_HOST="}
+		// SOURCE_DATE_EPOCH empty: unset, the default chain applies.
+		env := []string{"MINIKIT_HOME=" + fresh, fmt.Sprintf("MINIKIT_REGISTRY=127.0.0.1:%d", freePort(t)), "BUILDKIT_HOST=", "SOURCE_DATE_EPOCH="}
 		if bin, err := filepath.Abs("../../bin"); err == nil { // scripts/setup's buildkitd
 			env = append(env, "PATH="+os.Getenv("PATH")+string(os.PathListSeparator)+bin)
 		}
+		envs[i] = env
 		t.Cleanup(func() { minikitEnv(t, context.Background(), env, "daemon", "stop") })
-		args := append([]string{"solve", "--extras", "--source-date-epoch", "1700000000", "--progress", "quiet", "--format", "json"}, names...)
+		args := append([]string{"solve", "--extras", "--output", "oci=" + outDirs[i], "--progress", "quiet", "--format", "json"}, names...)
 		code, stdout, stderr := minikitEnv(t, ctx, env, args...)
 		if code != 0 {
 			t.Fatalf("cold solve %d: exit %d\n%s", i+1, code, stderr)
+		}
+		if !strings.Contains(string(stderr), "source date epoch ") || strings.Contains(string(stderr), "source date epoch off") {
+			t.Fatalf("cold solve %d: no source date epoch by default:\n%s", i+1, stderr)
 		}
 		rep, err := report.ReadJSON(strings.NewReader(string(stdout)))
 		if err != nil {
@@ -178,11 +220,80 @@ func TestReproducibleExtras(t *testing.T) {
 		}
 	}
 	for _, n := range names {
-		t.Logf("%s: %s, %s", n, digests[0][n], digests[1][n])
-		if digests[0][n] == "" || digests[0][n] != digests[1][n] {
-			t.Errorf("%s: two cold builds differ: %s vs %s", n, digests[0][n], digests[1][n])
+		if digests[0][n] == "" {
+			t.Errorf("%s: no digest", n)
+			continue
+		}
+		if digests[0][n] == digests[1][n] {
+			t.Logf("reproducible:     %s %s", n, digests[0][n])
+			continue
+		}
+		why := whyDifferent(t, filepath.Join(outDirs[0], n+".oci.tar"), filepath.Join(outDirs[1], n+".oci.tar"))
+		if slices.Contains(must, n) {
+			t.Errorf("NOT reproducible: %s: %s vs %s: %s", n, digests[0][n], digests[1][n], why)
+		} else {
+			t.Logf("NOT reproducible: %s: %s", n, why)
 		}
 	}
+	// hello-c.gcc's final stage runs gcc, whose output is deterministic
+	// but dated by the build's clock: --rewrite-timestamp clamps those
+	// times at export, and the two daemons' builds (made cold above) then
+	// export the same image.
+	var rewritten [2]string
+	for i, env := range envs {
+		code, stdout, stderr := minikitEnv(t, ctx, env, "solve", "--rewrite-timestamp", "--progress", "quiet", "--format", "json", "hello-c.gcc")
+		if code != 0 {
+			t.Fatalf("solve %d with --rewrite-timestamp: exit %d\n%s", i+1, code, stderr)
+		}
+		rep, err := report.ReadJSON(strings.NewReader(string(stdout)))
+		if err != nil || len(rep.Recipes) != 1 || rep.Recipes[0].Image == nil {
+			t.Fatalf("solve %d with --rewrite-timestamp: %v\n%s", i+1, err, stdout)
+		}
+		rewritten[i] = rep.Recipes[0].Image.ManifestDigest
+	}
+	if rewritten[0] != rewritten[1] {
+		t.Errorf("hello-c.gcc with --rewrite-timestamp: %s vs %s", rewritten[0], rewritten[1])
+	} else {
+		t.Logf("reproducible with --rewrite-timestamp: hello-c.gcc %s", rewritten[0])
+	}
+}
+
+// whyDifferent says what differs between two builds of an image.
+func whyDifferent(t *testing.T, a, b string) string {
+	t.Helper()
+	ia, err := imagediff.ReadOCIFile(a)
+	if err != nil {
+		return err.Error()
+	}
+	ib, err := imagediff.ReadOCIFile(b)
+	if err != nil {
+		return err.Error()
+	}
+	d := imagediff.Compare(ia, ib)
+	// Where the differing paths are, by their first three elements
+	// (/root/.cache/go-build), largest groups first.
+	groups := map[string]int{}
+	n := 0
+	for _, cs := range [][]imagediff.Change{d.Changed, d.OnlyA, d.OnlyB} {
+		for _, c := range cs {
+			parts := strings.SplitN(strings.TrimPrefix(c.Path, "/"), "/", 4)
+			groups["/"+strings.Join(parts[:min(len(parts), 3)], "/")]++
+			n++
+		}
+	}
+	if n > 0 {
+		var where []string
+		for g, k := range groups {
+			where = append(where, fmt.Sprintf("%s (%d)", g, k))
+		}
+		slices.SortFunc(where, func(a, b string) int { return strings.Compare(a, b) })
+		return fmt.Sprintf("%d path(s) differ in content, mode or presence: %s", n, strings.Join(where, ", "))
+	}
+	ca, cb := ia.Config.Created, ib.Config.Created
+	if (ca == nil) != (cb == nil) || ca != nil && !ca.Equal(*cb) || len(ia.Config.History) != len(ib.Config.History) {
+		return fmt.Sprintf("same files; config created %v vs %v, %d vs %d history entries", ca, cb, len(ia.Config.History), len(ib.Config.History))
+	}
+	return "same files, contents and config: layer metadata differs (file times not clamped, owners, or entry order)"
 }
 
 // minikitEnv runs the binary with extra environment variables.

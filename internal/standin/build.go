@@ -79,9 +79,9 @@ type builder struct {
 	specs    map[string]Spec
 	images   map[string]v1.Image // stand-ins done so far, read back from the layout
 	rootfs   map[string]string   // name -> unpacked rootfs directory
-	goLayer  v1.Layer
-	debCache map[string]string // package -> cached .deb path
-	testCA   *tlsca.CA         // appended to the CA bundles
+	goLayers map[string]v1.Layer // Go version -> toolchain layer
+	debCache map[string]string   // package -> cached .deb path
+	testCA   *tlsca.CA           // appended to the CA bundles
 }
 
 // Build builds every missing or outdated stand-in (all of Catalog, or those
@@ -156,6 +156,7 @@ func Build(ctx context.Context, layoutDir string, opts ...Option) ([]Built, erro
 		specs:    lookup(catalog),
 		images:   map[string]v1.Image{},
 		rootfs:   map[string]string{},
+		goLayers: map[string]v1.Layer{},
 		debCache: map[string]string{},
 		testCA:   o.testCA,
 	}

@@ -11,6 +11,7 @@ package standin
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -33,12 +34,19 @@ const (
 	debianMirror = "http://deb.debian.org/debian"
 )
 
-// Go toolchain of the golang stand-ins, as published on the Go module proxy.
+// Go toolchains of the golang stand-ins, as published on the Go module
+// proxy: go126 for golang:1.26-*, go127 (the newest Go) for golang:1.27-*.
 const (
-	goVersion       = "1.26.8"
-	goToolchainMod  = "golang.org/toolchain"
-	goToolchainVers = "v0.0.1-go" + goVersion + ".linux-amd64"
+	go126          = "1.26.8"
+	go127          = "1.27.3"
+	goToolchainMod = "golang.org/toolchain"
 )
+
+// goToolchainVersion is the module version of Go goVersion's linux/amd64
+// toolchain zip on the module proxy ("v0.0.1-go1.26.8.linux-amd64").
+func goToolchainVersion(goVersion string) string {
+	return "v0.0.1-go" + goVersion + ".linux-amd64"
+}
 
 const (
 	debianPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -83,6 +91,8 @@ type Spec struct {
 	WorkingDir string
 
 	recipe recipe
+	// goVersion: the Go toolchain a recipeGo stand-in adds (go126, go127).
+	goVersion string
 	// alpine: applet links also at busybox's full paths, and an Alpine-like os-release.
 	alpine bool
 }
@@ -114,13 +124,32 @@ func (s Spec) Tag() string {
 // It returns a fresh slice on each call.
 func Catalog() []Spec {
 	debianEnv := []string{"PATH=" + debianPath}
-	goEnv := []string{
-		"PATH=" + goPath,
-		"GOLANG_VERSION=" + goVersion,
-		"GOPATH=/go",
-		"GOTOOLCHAIN=local",
+	goEnv := func(goVersion string) []string {
+		return []string{
+			"PATH=" + goPath,
+			"GOLANG_VERSION=" + goVersion,
+			"GOPATH=/go",
+			"GOTOOLCHAIN=local",
+		}
 	}
-	goFrom := fmt.Sprintf("Go %s at /usr/local/go from the Go module proxy zip %s@%s", goVersion, goToolchainMod, goToolchainVers)
+	goFrom := func(goVersion string) string {
+		return fmt.Sprintf("Go %s at /usr/local/go from the Go module proxy zip %s@%s", goVersion, goToolchainMod, goToolchainVersion(goVersion))
+	}
+	// golangBookworm is the golang:X.Y-bookworm stand-in of Go goVersion:
+	// the gcc stand-in + that toolchain.
+	golangBookworm := func(name, goVersion string) Spec {
+		return Spec{
+			Name:       name,
+			Parent:     "library/gcc:12-bookworm",
+			Version:    "2",
+			From:       "library/gcc:12-bookworm stand-in (debootstrap bookworm minbase + apt-get install gcc libc6-dev ca-certificates) + " + goFrom(goVersion),
+			Env:        goEnv(goVersion),
+			Cmd:        []string{"bash"},
+			WorkingDir: "/go",
+			recipe:     recipeGo,
+			goVersion:  goVersion,
+		}
+	}
 	return append([]Spec{
 		{
 			Name:    "library/debian:bookworm",
@@ -149,16 +178,8 @@ func Catalog() []Spec {
 			Cmd:      []string{"bash"},
 			recipe:   recipeApt,
 		},
-		{
-			Name:       "library/golang:1.26-bookworm",
-			Parent:     "library/gcc:12-bookworm",
-			Version:    "2",
-			From:       "library/gcc:12-bookworm stand-in (debootstrap bookworm minbase + apt-get install gcc libc6-dev ca-certificates) + " + goFrom,
-			Env:        goEnv,
-			Cmd:        []string{"bash"},
-			WorkingDir: "/go",
-			recipe:     recipeGo,
-		},
+		golangBookworm("library/golang:1.26-bookworm", go126),
+		golangBookworm("library/golang:1.27-bookworm", go127),
 		{
 			Name:     "library/alpine:3.22",
 			Version:  "2",
@@ -173,11 +194,12 @@ func Catalog() []Spec {
 			Name:       "library/golang:1.26-alpine3.22",
 			Parent:     "library/alpine:3.22",
 			Version:    "2",
-			From:       "library/alpine:3.22 stand-in (Debian busybox-static + musl + ca-certificates) + " + goFrom + "; no C compiler",
-			Env:        goEnv,
+			From:       "library/alpine:3.22 stand-in (Debian busybox-static + musl + ca-certificates) + " + goFrom(go126) + "; no C compiler",
+			Env:        goEnv(go126),
 			Cmd:        []string{"/bin/sh"},
 			WorkingDir: "/go",
 			recipe:     recipeGo,
+			goVersion:  go126,
 		},
 		{
 			Name:     "library/busybox:1.37",
@@ -225,8 +247,14 @@ func Catalog() []Spec {
 // registry mirror only covers docker.io, so they are named under docker.io
 // (docker.io/minikit/distroless-static:debian12 stands for
 // gcr.io/distroless/static-debian12). They have no shell and no CMD.
+// java-base and python3-minimal are smaller than their upstream
+// namesakes: each carries what its recipe's program needs, no more.
 func distrolessCatalog() []Spec {
 	static := []string{"base-files", "netbase", "tzdata", "media-types", "ca-certificates"}
+	base := append(slices.Clip(static), "libc6", "libssl3")
+	cc := append(slices.Clip(base), "libgcc-s1", "libstdc++6")
+	// python3.11's own dependencies (libpython3.11-minimal's libssl3 is in base).
+	pythonMinimal := []string{"zlib1g", "libexpat1", "libpython3.11-minimal", "python3.11-minimal", "python3-minimal"}
 	from := func(what string) string {
 		return "like gcr.io/distroless/" + what + ": Debian bookworm .debs unpacked with dpkg-deb -x: "
 	}
@@ -243,7 +271,7 @@ func distrolessCatalog() []Spec {
 			Name:     "minikit/distroless-base:debian12",
 			Version:  "1",
 			From:     from("base-debian12") + "the static set + libc6 libssl3 (glibc, OpenSSL); no libgcc_s, no shell",
-			Packages: append(append([]string(nil), static...), "libc6", "libssl3"),
+			Packages: base,
 			Env:      []string{"PATH=" + debianPath, "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"},
 			recipe:   recipeDistroless,
 		},
@@ -251,8 +279,30 @@ func distrolessCatalog() []Spec {
 			Name:     "minikit/distroless-cc:debian12",
 			Version:  "1",
 			From:     from("cc-debian12") + "the base set + libgcc-s1 libstdc++6; no shell",
-			Packages: append(append([]string(nil), static...), "libc6", "libssl3", "libgcc-s1", "libstdc++6"),
+			Packages: cc,
 			Env:      []string{"PATH=" + debianPath, "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"},
+			recipe:   recipeDistroless,
+		},
+		{
+			// A runtime made by Debian's jlink needs libz.so.1 (the java
+			// launcher, libjli, libzip) besides glibc, libstdc++ and
+			// libgcc_s (libjvm): cc has no zlib.
+			Name:     "minikit/distroless-java-base:debian12",
+			Version:  "1",
+			From:     from("java-base-debian12") + "the cc set + zlib1g, what a headless Java runtime made by jlink links to; no fonts, no JRE, no shell",
+			Packages: append(slices.Clip(cc), "zlib1g"),
+			Env:      []string{"PATH=" + debianPath, "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"},
+			recipe:   recipeDistroless,
+		},
+		{
+			// Debian's minimal Python: the interpreter and the modules it
+			// needs to start, not the full standard library that
+			// gcr.io/distroless/python3-debian12 carries.
+			Name:     "minikit/distroless-python3-minimal:debian12",
+			Version:  "1",
+			From:     from("python3-debian12") + "the base set + " + strings.Join(pythonMinimal, " ") + " (Debian's minimal Python 3.11, not the full standard library); no shell",
+			Packages: append(slices.Clip(base), pythonMinimal...),
+			Env:      []string{"PATH=" + debianPath, "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt", "LANG=C.UTF-8"},
 			recipe:   recipeDistroless,
 		},
 	}

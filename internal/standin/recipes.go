@@ -227,40 +227,47 @@ func (b *builder) buildApt(ctx context.Context, spec Spec, parent v1.Image) (v1.
 	return configure(parent, layer, spec, "apt-get install -y --no-install-recommends "+strings.Join(spec.Packages, " "))
 }
 
-// buildGo appends the Go toolchain layer (shared by both golang stand-ins).
+// buildGo appends the layer of spec's Go toolchain, made once per Go
+// version and shared by the golang stand-ins of that version.
 func (b *builder) buildGo(ctx context.Context, spec Spec, parent v1.Image) (v1.Image, error) {
-	if b.goLayer == nil {
-		l, err := b.goToolchainLayer(ctx)
-		if err != nil {
+	if spec.goVersion == "" {
+		return nil, errors.New("golang stand-in without a Go version")
+	}
+	l, ok := b.goLayers[spec.goVersion]
+	if !ok {
+		var err error
+		if l, err = b.goToolchainLayer(ctx, spec.goVersion); err != nil {
 			return nil, err
 		}
-		b.goLayer = l
+		b.goLayers[spec.goVersion] = l
 	}
-	return configure(parent, b.goLayer, spec, fmt.Sprintf("COPY %s@%s /usr/local/go; mkdir -m 1777 /go /go/src /go/bin", goToolchainMod, goToolchainVers))
+	return configure(parent, l, spec, fmt.Sprintf("COPY %s@%s /usr/local/go; mkdir -m 1777 /go /go/src /go/bin", goToolchainMod, goToolchainVersion(spec.goVersion)))
 }
 
-// goToolchainLayer fetches the toolchain zip through the Go module proxy
-// (go mod download) and turns it into a layer: /usr/local/go, plus /go,
-// /go/src and /go/bin with mode 1777 as upstream has them. The layer is
-// deterministic (fixed times, sorted), so both golang stand-ins share it.
-func (b *builder) goToolchainLayer(ctx context.Context) (v1.Layer, error) {
+// goToolchainLayer fetches Go goVersion's toolchain zip through the Go
+// module proxy (go mod download) and turns it into a layer: /usr/local/go,
+// plus /go, /go/src and /go/bin with mode 1777 as upstream has them. The
+// layer is deterministic (fixed times, sorted), so the golang stand-ins of
+// one Go version share it.
+func (b *builder) goToolchainLayer(ctx context.Context, goVersion string) (v1.Layer, error) {
+	vers := goToolchainVersion(goVersion)
 	var zipPath string
-	err := b.prog.step(ctx, "go mod download "+goToolchainMod+"@"+goToolchainVers, func(ctx context.Context) error {
+	err := b.prog.step(ctx, "go mod download "+goToolchainMod+"@"+vers, func(ctx context.Context) error {
 		var err error
-		zipPath, err = b.goModDownload(ctx, goToolchainMod, goToolchainVers)
+		zipPath, err = b.goModDownload(ctx, goToolchainMod, vers)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	var layer v1.Layer
-	err = b.prog.step(ctx, "Go toolchain: write layer", func(ctx context.Context) error {
+	err = b.prog.step(ctx, "Go "+goVersion+" toolchain: write layer", func(ctx context.Context) error {
 		zr, err := zip.OpenReader(zipPath)
 		if err != nil {
 			return fmt.Errorf("open %s: %w", zipPath, err)
 		}
 		defer zr.Close()
-		entries, err := toolchainEntries(&zr.Reader, goToolchainMod+"@"+goToolchainVers+"/")
+		entries, err := toolchainEntries(&zr.Reader, goToolchainMod+"@"+vers+"/")
 		if err != nil {
 			return err
 		}

@@ -19,12 +19,14 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/minikit/minikit/pkg/llbdefs"
 )
 
 func TestCatalog(t *testing.T) {
 	specs := Catalog()
-	if len(specs) != 13 {
-		t.Errorf("catalog has %d stand-ins, want 13", len(specs))
+	if len(specs) != 15 {
+		t.Errorf("catalog has %d stand-ins, want 15", len(specs))
 	}
 	seen := map[string]int{}
 	for i, s := range specs {
@@ -723,5 +725,26 @@ func TestStoreReplacesAndCollectsGarbage(t *testing.T) {
 	bm, _ := base.Manifest()
 	if _, err := os.Stat(filepath.Join(string(lp), "blobs", "sha256", bm.Layers[0].Digest.Hex)); err != nil {
 		t.Errorf("shared layer removed: %v", err)
+	}
+}
+
+// Every image an offline recipe (seed or extra) starts from has a
+// stand-in: the recipes marked Offline must build with no registry.
+func TestOfflineRecipesHaveStandIns(t *testing.T) {
+	byName := lookup(Catalog())
+	n := 0
+	for _, r := range llbdefs.All() {
+		if r.StandIn != llbdefs.Offline {
+			continue
+		}
+		for _, img := range r.Images() {
+			n++
+			if _, ok := byName[normalizeName(img)]; !ok {
+				t.Errorf("%s: no stand-in for %s", r.Name, img)
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("no offline recipe names an image")
 	}
 }

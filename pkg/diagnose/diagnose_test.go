@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -188,6 +189,24 @@ func TestMissingLibraries(t *testing.T) {
 		file("opt/lib/libgcc_s.so.1", "x", 0o644)
 	if got := MissingLibraries(ctx, im.fs(), b); len(got) != 0 {
 		t.Fatalf("missing %v after adding /opt/lib through ld.so.conf.d", got)
+	}
+}
+
+// $ORIGIN in DT_RUNPATH is the binary's own directory, as a jlinked
+// runtime's bin/java finds lib/libjli.so.
+func TestRunPathOrigin(t *testing.T) {
+	im := newImage(t).glibc().file("java/lib/libjli.so", "x", 0o644)
+	b := Binary{Interp: "/lib64/ld-linux-x86-64.so.2", Needed: []string{"libjli.so", "libz.so.1"},
+		RunPath: []string{"$ORIGIN/../lib", "${ORIGIN}/none", "$PLATFORM/x"}, Path: "/java/bin/java"}
+	if got := MissingLibraries(ctx, im.fs(), b); !slices.Equal(got, []string{"libz.so.1"}) {
+		t.Errorf("missing %v, want [libz.so.1]", got)
+	}
+	if got := b.runPath(); !slices.Equal(got, []string{"/java/lib", "/java/bin/none"}) {
+		t.Errorf("run path %v", got)
+	}
+	b.Path = "" // unknown: $ORIGIN cannot be expanded
+	if got := MissingLibraries(ctx, im.fs(), b); !slices.Equal(got, []string{"libjli.so", "libz.so.1"}) {
+		t.Errorf("without a path: missing %v", got)
 	}
 }
 

@@ -20,6 +20,10 @@ type Binary struct {
 	// RunPath is DT_RUNPATH, else DT_RPATH, split on ':'.
 	RunPath []string
 	Machine elf.Machine
+	// Path is where the file is in the image, symbolic links resolved
+	// (set by InspectELF): the loader expands $ORIGIN in RunPath to its
+	// directory.
+	Path string
 }
 
 // Static reports whether the binary starts with no loader.
@@ -90,6 +94,7 @@ func InspectELF(ctx context.Context, fsys FS, name string) (b Binary, ok bool, e
 	if err != nil {
 		return Binary{}, false, fmt.Errorf("%s: %w", name, err)
 	}
+	b.Path = real
 	return b, true, nil
 }
 
@@ -106,7 +111,7 @@ var (
 // (glibc) or /etc/ld-musl-x86_64.path (musl), then the default ones. The
 // loader's own name (ld-linux-*.so.2) counts as found when the loader is.
 func MissingLibraries(ctx context.Context, fsys FS, b Binary) []string {
-	dirs := append([]string(nil), b.RunPath...)
+	dirs := b.runPath()
 	if LoaderKind(b.Interp) == "musl loader" {
 		dirs = append(dirs, muslPath(ctx, fsys)...)
 		dirs = append(dirs, muslDirs...)
@@ -137,6 +142,23 @@ func MissingLibraries(ctx context.Context, fsys FS, b Binary) []string {
 		}
 	}
 	return missing
+}
+
+// runPath returns RunPath with $ORIGIN (or ${ORIGIN}) expanded to the
+// binary's directory, as the loader does; entries that still are not
+// absolute (no Path known, another token) are dropped.
+func (b Binary) runPath() []string {
+	var out []string
+	for _, d := range b.RunPath {
+		if b.Path != "" {
+			origin := path.Dir(b.Path)
+			d = strings.ReplaceAll(strings.ReplaceAll(d, "${ORIGIN}", origin), "$ORIGIN", origin)
+		}
+		if strings.HasPrefix(d, "/") && !strings.Contains(d, "$") {
+			out = append(out, path.Clean(d))
+		}
+	}
+	return out
 }
 
 // ldSoConf reads the directories of a glibc ld.so.conf, following its

@@ -38,7 +38,7 @@ const (
 )
 
 // goImages are the base images whose RUN steps compile Go.
-var goImages = map[string]bool{Golang: true, GolangAlpine: true}
+var goImages = map[string]bool{Golang: true, GolangAlpine: true, Golang127: true}
 
 // buildStage returns src for compiling a stage that another stage copies
 // from: a stage that is not the image.

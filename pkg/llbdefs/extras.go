@@ -19,6 +19,13 @@ const (
 	DistrolessBase = "docker.io/minikit/distroless-base:debian12"
 	// DistrolessCC: DistrolessBase + libgcc_s and libstdc++.
 	DistrolessCC = "docker.io/minikit/distroless-cc:debian12"
+	// DistrolessJavaBase: DistrolessCC + zlib, what a jlink-made runtime
+	// links to (no fonts, no JRE); upstream: gcr.io/distroless/java-base-debian12.
+	DistrolessJavaBase = "docker.io/minikit/distroless-java-base:debian12"
+	// DistrolessPython: DistrolessBase + Debian's python3-minimal (the
+	// interpreter and the modules it starts with, not the full standard
+	// library of gcr.io/distroless/python3-debian12).
+	DistrolessPython = "docker.io/minikit/distroless-python3-minimal:debian12"
 )
 
 // Build commands of the extra recipes: each program's smallest static
@@ -33,8 +40,17 @@ const (
 	// Debian's rustc is 1.63: -C strip is stable since 1.59.
 	// A non-PIE static executable carries no relocations: 4 % smaller.
 	rustStaticBuild = "rustc -C target-feature=+crt-static -C relocation-model=static -C opt-level=z -C panic=abort -C codegen-units=1 -C lto=fat -C strip=symbols hello.rs"
-	caBundle        = "/etc/ssl/certs/ca-certificates.crt"
-	distrolessNote  = "distroless-style stand-in under docker.io/minikit (gcr.io is not mirrored offline)"
+	// Bookworm's JDK is OpenJDK 17. Its jmods, which jlink links from, are
+	// in openjdk-17-jdk-headless (later Debian releases split them out
+	// into openjdk-NN-jmods; bookworm has no such package). jlink's
+	// --strip-debug also strips the native libraries with objcopy:
+	// binutils.
+	jdkInstall = "apt-get update && apt-get install -y --no-install-recommends openjdk-17-jdk-headless binutils"
+	// A runtime of only the modules hello.class needs; --compress=2 is
+	// JDK 17's zip compression of the class files (zip-6 from JDK 21).
+	jlinkMinimal   = "jlink --add-modules $(jdeps --print-module-deps hello.class) --strip-debug --no-header-files --no-man-pages --compress=2 --output /java"
+	caBundle       = "/etc/ssl/certs/ca-certificates.crt"
+	distrolessNote = "distroless-style stand-in under docker.io/minikit (gcr.io is not mirrored offline)"
 )
 
 // floors names, per program, the extra recipe whose image is the program's
@@ -67,7 +83,8 @@ func Floors() map[string]string {
 
 // Extras returns the recipes beyond the seed matrix, sorted by name, each
 // marked Extra: stripped static builds onto scratch (the floors, see
-// FloorRecipe) and distroless-style run images. They are kept apart from
+// FloorRecipe), distroless-style run images, a runtime made by jlink for
+// hello-java and a minimal Python for hello-py. They are kept apart from
 // Catalog, whose 51 rows are the seed; All returns both.
 func Extras() []Recipe {
 	muslStatic := From(GCC).Run(muslToolsInstall).Copy("hello.c", ".").Run(muslStaticBuild)
@@ -83,7 +100,16 @@ func Extras() []Recipe {
 	rustStatic := From(Rust).Copy("hello.rs", ".").Run(rustStaticBuild)
 	rustDynamic := From(Rust).Copy("hello.rs", ".").Run("rustc hello.rs") // as in Catalog
 
+	// Java: the JDK from Debian's archive in the debian stand-in, the
+	// class and the runtime jlink makes for it copied out.
+	javaJlink := From(Debian).Run(jdkInstall).Copy("hello.java", ".").Run("javac hello.java").Run(jlinkMinimal)
+	jlinked := func(base string) Stage {
+		return From(base).CopyFrom(javaJlink, "/java", "/java").CopyFrom(javaJlink, "/hello.class", ".")
+	}
+
 	hello, whatsmyip := Exec("./hello"), Exec("./whatsmyip")
+	// Exec form: distroless has no shell, and hello.py's #!/usr/bin/env python has neither env nor python.
+	javaHello, pyHello := Exec("/java/bin/java", "-cp", "/", "hello"), Exec("/usr/bin/python3", "hello.py")
 	ex := func(r Recipe) Recipe {
 		r.Extra, r.StandIn = true, Offline
 		return r
@@ -120,6 +146,14 @@ func Extras() []Recipe {
 			Why: "glibc and libgcc_s: what a dynamic Rust binary needs", Note: distrolessNote}),
 		ex(Recipe{Name: "hello-rust.rust.distroless-base", Final: onto(DistrolessBase, rustDynamic, "/hello"), Cmd: hello, Expect: CannotStart,
 			Why: "glibc but no libgcc_s.so.1, which Rust's unwinder needs", Note: distrolessNote}),
+
+		// Java, Python: no static executable, so no floor.
+		ex(Recipe{Name: "hello-java.debian-jlink.distroless-java-base", Final: jlinked(DistrolessJavaBase), Cmd: javaHello, Expect: Works,
+			Why: "jdeps + jlink: a runtime of java.base only, stripped and compressed, on the smallest base with what it links to (glibc, libstdc++, libgcc_s, zlib)", Note: "Debian's OpenJDK 17 (jmods included) installed from Debian's archive in the debian stand-in; " + distrolessNote}),
+		ex(Recipe{Name: "hello-java.debian-jlink.distroless-cc", Final: jlinked(DistrolessCC), Cmd: javaHello, Expect: CannotStart,
+			Why: "the java launcher needs libz.so.1, which cc lacks: why the Java base adds zlib", Note: distrolessNote}),
+		ex(Recipe{Name: "hello-py.distroless-python3-minimal", Final: From(DistrolessPython).Copy("hello.py", "."), Cmd: pyHello, Expect: Works,
+			Why: "Debian's python3-minimal is enough for hello.py", Note: distrolessNote}),
 	}
 	slices.SortFunc(rows, func(a, b Recipe) int { return strings.Compare(a.Name, b.Name) })
 	return rows

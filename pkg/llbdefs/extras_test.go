@@ -30,8 +30,8 @@ func TestExtrasApartFromTheSeed(t *testing.T) {
 		if !r.Extra || r.StandIn != Offline || r.Expect == "" || r.Why == "" {
 			t.Errorf("%s: extra=%v stand-in=%s expect=%q why=%q", r.Name, r.Extra, r.StandIn, r.Expect, r.Why)
 		}
-		if parts := strings.Split(r.Name, "."); len(parts) != 3 {
-			t.Errorf("%s: want PROGRAM.BUILD.RUN", r.Name)
+		if parts := strings.Split(r.Name, "."); len(parts) != 3 && (len(parts) != 2 || !r.SingleStage()) {
+			t.Errorf("%s: want PROGRAM.BUILD.RUN (PROGRAM.IMAGE for a single stage)", r.Name)
 		}
 		for _, img := range r.Images() {
 			if _, tag, ok := strings.Cut(img, ":"); !ok || tag == "" || tag == "latest" {
@@ -103,5 +103,64 @@ func TestFloors(t *testing.T) {
 	r, _ := Lookup(extras, "whatsmyip.golang-static.scratch")
 	if !r.Network || !strings.Contains(r.Final.key(), "/etc/ssl/certs/ca-certificates.crt") || strings.Contains(r.Final.key(), "\x00/etc/ssl\x00") {
 		t.Errorf("whatsmyip floor copies %q", r.Final.key())
+	}
+}
+
+// The Java and Python extras: no floor; Java's runtime is made by jdeps and
+// jlink with every size option, in one build stage both run images share;
+// every extra on a base with no shell has an exec-form CMD.
+func TestExtrasJavaPython(t *testing.T) {
+	extras := Extras()
+	works := map[string]int{}
+	for _, r := range extras {
+		if r.Expect == Works {
+			works[r.Program()]++
+		}
+		if base := r.RunImage(); (base == "" || strings.Contains(base, "/minikit/distroless-")) && r.Cmd.Shell {
+			t.Errorf("%s: shell-form CMD on %q, which has no shell", r.Name, base)
+		}
+	}
+	for _, prog := range []string{"hello-java", "hello-py"} {
+		if works[prog] == 0 {
+			t.Errorf("%s: no extra expected to work", prog)
+		}
+		if n, ok := FloorRecipe(prog); ok {
+			t.Errorf("%s has a floor: %s", prog, n)
+		}
+	}
+
+	var javaBuild []string
+	for _, r := range extras {
+		if r.Program() != "hello-java" {
+			continue
+		}
+		stages := r.Stages()
+		if len(stages) != 2 || stages[0].from != Debian {
+			t.Fatalf("%s: want a debian build stage and a run stage, got %d stages", r.Name, len(stages))
+		}
+		javaBuild = append(javaBuild, stages[0].key())
+		var cmds []string
+		for _, st := range stages[0].steps {
+			if st.kind == stepRun {
+				cmds = append(cmds, st.args[0])
+			}
+		}
+		all := strings.Join(cmds, "\n")
+		for _, want := range []string{"openjdk-17-jdk-headless", "binutils", "javac hello.java", "jdeps --print-module-deps hello.class", "jlink ", "--strip-debug", "--no-header-files", "--no-man-pages", "--compress=2", "--output /java"} {
+			if !strings.Contains(all, want) {
+				t.Errorf("%s: the build stage lacks %q:\n%s", r.Name, want, all)
+			}
+		}
+		if !strings.Contains(r.Final.key(), "\x00/java\x00") || !strings.Contains(r.Final.key(), "\x00/hello.class\x00") || r.Cmd.Args[0] != "/java/bin/java" {
+			t.Errorf("%s: the run stage does not run the jlinked runtime: %s, %v", r.Name, r.Final.key(), r.Cmd)
+		}
+	}
+	if len(javaBuild) < 2 || javaBuild[0] != javaBuild[1] {
+		t.Errorf("the Java run images do not share one build stage (%d)", len(javaBuild))
+	}
+
+	py, ok := Lookup(extras, "hello-py.distroless-python3-minimal")
+	if !ok || !py.SingleStage() || py.RunImage() != DistrolessPython || py.Cmd.Shell || py.Cmd.Args[0] != "/usr/bin/python3" {
+		t.Errorf("hello-py extra: %+v", py)
 	}
 }

@@ -18,6 +18,7 @@ const (
 	GCC          = "docker.io/library/gcc:12-bookworm"
 	Golang       = "docker.io/library/golang:1.26-bookworm"
 	GolangAlpine = "docker.io/library/golang:1.26-alpine3.22"
+	Golang127    = "docker.io/library/golang:1.27-bookworm" // the newest Go, for extras only
 	Rust         = "docker.io/library/rust:1.91-bookworm"
 	RustAlpine   = "docker.io/library/rust:1.91-alpine3.22"
 

@@ -4,6 +4,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/moby/buildkit/client/llb"
 )
@@ -99,8 +100,26 @@ type Sources struct {
 	// build stages that are not the final stage (cache.go). The images do
 	// not change; the build steps do less work.
 	CompilerCache bool
+	// Epoch, if set (SOURCE_DATE_EPOCH), dates what the final stage's
+	// COPY and WORKDIR steps create: the files copied and the directories
+	// made for them. A final stage without RUN steps then adds layers
+	// whose file times are the epoch, not the build's clock, so its image
+	// is reproducible with no rewriting of the layers at export. Only the
+	// final stage: the build stages keep their cache keys when the epoch
+	// moves.
+	Epoch *time.Time
 
 	notFinal bool // compiling a stage copied from (cache.go)
+}
+
+// finalEpoch is the time the step being compiled dates what it creates:
+// the epoch in the final stage, nil (the build's clock) elsewhere.
+func (src Sources) finalEpoch() *time.Time {
+	if src.notFinal || src.Epoch == nil {
+		return nil
+	}
+	t := src.Epoch.UTC()
+	return &t
 }
 
 // SamplesName is the name of the local source holding the samples; a
@@ -144,7 +163,11 @@ func (s Stage) State(src Sources) llb.State {
 			if !path.IsAbs(dir) {
 				dir = path.Join("/", dir)
 			}
-			st = st.File(llb.Mkdir(dir, 0o755, llb.WithParents(true)),
+			mo := []llb.MkdirOption{llb.WithParents(true)}
+			if t := src.finalEpoch(); t != nil {
+				mo = append(mo, llb.WithCreatedTime(*t))
+			}
+			st = st.File(llb.Mkdir(dir, 0o755, mo...),
 				llb.WithCustomName(label+"WORKDIR "+x.args[0]))
 		case stepCopy:
 			from, srcPath, name := src.Samples, x.args[0], "COPY "
@@ -159,6 +182,7 @@ func (s Stage) State(src Sources) llb.State {
 				CreateDestPath:      true,
 				AllowWildcard:       true,
 				AllowEmptyWildcard:  true,
+				CreatedTime:         src.finalEpoch(),
 			}), llb.WithCustomName(label+name+x.args[0]+" "+x.args[1]))
 		}
 	}

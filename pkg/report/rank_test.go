@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"encoding/json"
 	"math"
 	"strings"
 	"testing"
@@ -86,5 +87,100 @@ func TestFormatRatio(t *testing.T) {
 		if got := FormatRatio(in); got != want {
 			t.Errorf("FormatRatio(%v) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// Programs with no static executable (Java, Python) are ranked without a
+// floor, and a program whose only working image is an extra has no seed's
+// smallest: the table, the JSON and the HTML say "-" or leave it out.
+func TestRankWithoutFloor(t *testing.T) {
+	ok := &RunOutcome{ExitCode: 0, Expected: true}
+	const java, javaCC, py = "hello-java.debian-jlink.distroless-java-base", "hello-java.debian-jlink.distroless-cc", "hello-py.distroless-python3-minimal"
+	rep := &Report{Recipes: []Recipe{
+		rankRecipe("hello-c.musl-static.scratch", true, 19_456, 17_808, ok, "0"),
+		rankRecipe(java, true, 46_000_000, 22_000_000, ok, "0"),
+		rankRecipe(javaCC, true, 45_000_000, 22_000_000, &RunOutcome{ExitCode: 127, Expected: true, Reason: "shared library libz.so.1 missing"}, "127"),
+		{Name: "hello-java.openjdk-15-jlink.ubuntu", Program: "hello-java", Status: StatusSkipped, Expect: "0"},
+		rankRecipe("hello-py.python", false, 180_000_000, 6_000_000, ok, "0"),
+		rankRecipe(py, true, 30_000_000, 6_000_000, ok, "0"),
+	}}
+	rep.Ranking = Rank(rep.Recipes, map[string]string{"hello-c": "hello-c.musl-static.scratch"})
+	if len(rep.Ranking) != 3 {
+		t.Fatalf("want hello-c, hello-java and hello-py ranked: %+v", rep.Ranking)
+	}
+	j, p := rep.Ranking[1], rep.Ranking[2]
+	if j.Program != "hello-java" || j.FloorRecipe != "" || j.FloorBytes != 0 || j.Smallest != java || j.SmallestSeed != "" || len(j.Entries) != 1 {
+		t.Errorf("hello-java (the exit-127 image is not working, no seed row built): %+v", j)
+	}
+	if p.Program != "hello-py" || p.Smallest != py || p.SmallestSeed != "hello-py.python" || len(p.Entries) != 2 {
+		t.Errorf("hello-py: %+v", p)
+	}
+	for _, rk := range rep.Ranking[1:] {
+		for _, e := range rk.Entries {
+			if e.Ratio != 0 || e.FileRatio != 0 || !e.Verified {
+				t.Errorf("%s: ratios without a floor: %+v", e.Recipe, e)
+			}
+		}
+	}
+
+	var buf bytes.Buffer
+	if err := WriteRanking(&buf, rep); err != nil {
+		t.Fatal(err)
+	}
+	lines := map[string]string{}
+	for _, l := range strings.Split(buf.String(), "\n") {
+		if f := strings.Fields(l); len(f) > 0 {
+			lines[f[0]] = l
+		}
+	}
+	// PROGRAM FLOOR SMALLEST SIZE ("46.0 MB": 2 fields) xFLOOR SEED SIZE xFLOOR
+	if f := strings.Fields(lines["hello-java"]); len(f) != 9 || f[1] != "-" || f[2] != java || f[5] != "-" || f[6] != "-" || f[7] != "-" || f[8] != "-" {
+		t.Errorf("hello-java row: %q", lines["hello-java"])
+	}
+	if f := strings.Fields(lines["hello-py"]); len(f) != 10 || f[1] != "-" || f[2] != py || f[5] != "-" || f[6] != "hello-py.python" || f[9] != "-" {
+		t.Errorf("hello-py row: %q", lines["hello-py"])
+	}
+
+	buf.Reset()
+	if err := WriteJSON(&buf, rep); err != nil {
+		t.Fatal(err)
+	}
+	var raw struct {
+		Ranking []map[string]any `json:"ranking"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &raw); err != nil {
+		t.Fatal(err)
+	}
+	for _, rk := range raw.Ranking[1:] {
+		if _, has := rk["floor_recipe"]; has {
+			t.Errorf("%v: floor_recipe without a floor", rk["program"])
+		}
+		for _, e := range rk["entries"].([]any) {
+			if _, has := e.(map[string]any)["ratio"]; has {
+				t.Errorf("%v: a ratio without a floor: %v", rk["program"], e)
+			}
+		}
+	}
+	back, err := ReadJSON(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(back.Ranking) != 3 || back.Ranking[1].Smallest != java || back.Ranking[1].SmallestSeed != "" || !back.Ranking[1].Entries[0].Extra {
+		t.Errorf("JSON round trip: %+v", back.Ranking)
+	}
+
+	buf.Reset()
+	if err := WriteHTML(&buf, rep); err != nil {
+		t.Fatal(err)
+	}
+	html := buf.String()
+	javaRow := `<tr data-program="hello-java"><td>hello-java</td><td class="n">-</td><td class="mono">` + java + ` <span class="tag added">extra</span></td>`
+	if !strings.Contains(html, javaRow) {
+		t.Errorf("HTML: no hello-java row starting %s", javaRow)
+	}
+	_, row, _ := strings.Cut(html, javaRow)
+	row, _, _ = strings.Cut(row, "</tr>")
+	if !strings.HasSuffix(row, `<td>-</td><td class="n">-</td><td class="n">-</td>`) || strings.Count(row, `<td class="n">-</td>`) != 4 {
+		t.Errorf("HTML hello-java row: no ratio and no seed's smallest expected: %s", row)
 	}
 }

@@ -178,6 +178,8 @@ func (s *solver) measureAgain(ctx context.Context, r llbdefs.Recipe, opt client.
 	m := newMeter(r.Name, s.cfg.measureOpts, info.bases)
 	opt.Exports = []client.ExportEntry{m.entry}
 	opt.CacheExports = nil
+	// The meter's output is an attachable of the build's own session.
+	opt.SharedSession, opt.SessionPreInitialized = nil, false
 	s.cfg.stampEpoch(opt.Exports)
 	statusCh := make(chan *client.SolveStatus)
 	go func() {

@@ -93,6 +93,8 @@ func SolveOn(ctx context.Context, builders []Builder, recipes []llbdefs.Recipe, 
 	for i, b := range builders {
 		cp := *s
 		cp.c = b.Client
+		cp.shared = newSharedSession(b.Client, s.samples)
+		defer cp.shared.close()
 		solvers[i] = &cp
 		names[i] = b.Name
 	}

@@ -45,12 +45,14 @@ type config struct {
 	cacheExports []client.CacheOptionsEntry // see cache.go
 	cacheImports []client.CacheOptionsEntry
 	epoch        *time.Time // SourceDateEpoch (epoch.go)
+	// rewriteTimestamp: RewriteTimestamp (epoch.go)
+	rewriteTimestamp bool
 
 	compilerCache bool // llbdefs.Sources.CompilerCache (compilercache.go)
 }
 
 func newConfig(opts []Option) (*config, error) {
-	cfg := &config{parallel: runtime.NumCPU() * 2, progressMode: progressui.QuietMode}
+	cfg := &config{parallel: DefaultParallel(), progressMode: progressui.QuietMode}
 	for _, o := range opts {
 		if o == nil {
 			continue
@@ -94,8 +96,18 @@ func SamplesDir(dir string) Option {
 	}
 }
 
-// Parallel sets how many recipes are solved at once (default: twice the
-// number of CPUs). BuildKit de-duplicates the steps the recipes share
+// DefaultParallel is how many recipes are solved at once unless Parallel
+// says otherwise: twice the number of CPUs, and at least 16. The limit is
+// the client's, not the daemon's: buildkitd schedules the compilers
+// itself, so a cold run is CPU-bound whatever it is, while a warm run
+// (every step cached) is a chain of round trips per recipe that only
+// overlap when many recipes are in flight.
+func DefaultParallel() int {
+	return max(16, 2*runtime.NumCPU())
+}
+
+// Parallel sets how many recipes are solved at once (default
+// DefaultParallel). BuildKit de-duplicates the steps the recipes share
 // whatever the limit.
 func Parallel(n int) Option {
 	return func(c *config) error {

@@ -69,6 +69,7 @@ func Solve(ctx context.Context, c *client.Client, recipes []llbdefs.Recipe, opts
 		})
 	}
 	_ = g.Wait() // the goroutines record failures in results
+	s.shared.close()
 	s.disp.close()
 	return results, nil
 }
@@ -114,7 +115,7 @@ func newSolver(c *client.Client, recipes []llbdefs.Recipe, opts []Option) (*solv
 	if err != nil {
 		return nil, err
 	}
-	return &solver{c: c, cfg: cfg, samples: samples, disp: disp}, nil
+	return &solver{c: c, cfg: cfg, samples: samples, disp: disp, shared: newSharedSession(c, samples), configs: newConfigStore()}, nil
 }
 
 // A solver holds what every recipe's build shares.
@@ -123,6 +124,11 @@ type solver struct {
 	cfg     *config
 	samples fsutil.FS
 	disp    *display
+	// shared is the session the recipes solved with c share when they
+	// can (session.go).
+	shared *sharedSession
+	// configs are the base images' configs resolved in this run.
+	configs *configStore
 }
 
 // built is what a build function learns, read once the build is over.
@@ -172,6 +178,13 @@ func (s *solver) solve(ctx context.Context, r llbdefs.Recipe) Result {
 		FrontendAttrs: map[string]string{},
 	}
 	s.cfg.stampEpoch(opt.Exports)
+	if shareable(opt) {
+		// Without it (the daemon refused a session), the build opens
+		// its own, as BuildKit's client does by default.
+		if sess, err := s.shared.get(); err == nil {
+			opt.SharedSession, opt.SessionPreInitialized = sess, true
+		}
+	}
 
 	statusCh := make(chan *client.SolveStatus)
 	tr := newTracker()
@@ -271,7 +284,7 @@ func (s *solver) solve(ctx context.Context, r llbdefs.Recipe) Result {
 // images, solves the recipe's graph, runs the AfterSolve hook and returns
 // the image with its config.
 func (s *solver) build(ctx context.Context, gw gateway.Client, r llbdefs.Recipe, info *built, hooks bool) (*gateway.Result, error) {
-	resolver := newConfigCache(gw)
+	resolver := newConfigCache(gw, s.configs)
 	var base ocispecs.Image // scratch's config is empty
 	for _, ref := range r.Images() {
 		img, err := resolver.image(ctx, ref)
@@ -291,7 +304,7 @@ func (s *solver) build(ctx context.Context, gw gateway.Client, r llbdefs.Recipe,
 		}
 	}
 
-	def, err := r.Definition(ctx, llbdefs.Sources{Samples: llbdefs.SamplesSource(), Resolver: resolver, CompilerCache: s.cfg.compilerCache})
+	def, err := r.Definition(ctx, llbdefs.Sources{Samples: llbdefs.SamplesSource(), Resolver: resolver, CompilerCache: s.cfg.compilerCache, Epoch: s.cfg.epoch})
 	if err != nil {
 		return nil, err
 	}
@@ -329,15 +342,25 @@ func (s *solver) build(ctx context.Context, gw gateway.Client, r llbdefs.Recipe,
 	out := gateway.NewResult()
 	out.SetRef(ref)
 	out.AddMeta(exptypes.ExporterImageConfigKey, cfg)
+	if err := markBaseLayers(out, base); err != nil { // epoch.go
+		return nil, fmt.Errorf("%s: %w", r.Name, err)
+	}
 	return out, nil
 }
 
-// A configCache resolves image configs through the gateway, each image
-// once per build: the configs read for the stand-in labels and the run
-// image are the ones the graph is marshalled with.
+// A configCache resolves image configs through a build's gateway, each
+// image once per run: the configs read for the stand-in labels and the run
+// image are the ones the graph is marshalled with, and every recipe of a
+// run sees the same digest for a tag (a configStore shared by the run's
+// builds), which also spares a registry round trip per base image and
+// recipe.
 type configCache struct {
-	gw gateway.Client
+	gw    gateway.Client
+	store *configStore
+}
 
+// A configStore holds the image configs resolved in one run.
+type configStore struct {
 	mu   sync.Mutex
 	seen map[string]resolved
 }
@@ -348,20 +371,29 @@ type resolved struct {
 	config []byte
 }
 
-func newConfigCache(gw gateway.Client) *configCache {
-	return &configCache{gw: gw, seen: map[string]resolved{}}
+func newConfigStore() *configStore {
+	return &configStore{seen: map[string]resolved{}}
+}
+
+func newConfigCache(gw gateway.Client, store *configStore) *configCache {
+	if store == nil {
+		store = newConfigStore() // the build's own
+	}
+	return &configCache{gw: gw, store: store}
 }
 
 // ResolveImageConfig implements llb.ImageMetaResolver.
 func (c *configCache) ResolveImageConfig(ctx context.Context, ref string, opt sourceresolver.Opt) (string, digest.Digest, []byte, error) {
 	key := ref
-	if opt.ImageOpt != nil && opt.ImageOpt.Platform != nil {
-		p := opt.ImageOpt.Platform
-		key += "|" + p.OS + "/" + p.Architecture + "/" + p.Variant
+	if opt.ImageOpt != nil {
+		key += "|" + opt.ImageOpt.ResolveMode
+		if p := opt.ImageOpt.Platform; p != nil {
+			key += "|" + p.OS + "/" + p.Architecture + "/" + p.Variant
+		}
 	}
-	c.mu.Lock()
-	r, ok := c.seen[key]
-	c.mu.Unlock()
+	c.store.mu.Lock()
+	r, ok := c.store.seen[key]
+	c.store.mu.Unlock()
 	if ok {
 		return r.ref, r.digest, r.config, nil
 	}
@@ -369,9 +401,9 @@ func (c *configCache) ResolveImageConfig(ctx context.Context, ref string, opt so
 	if err != nil {
 		return "", "", nil, fmt.Errorf("resolve base image %s: %w", ref, err)
 	}
-	c.mu.Lock()
-	c.seen[key] = resolved{name, dgst, dt}
-	c.mu.Unlock()
+	c.store.mu.Lock()
+	c.store.seen[key] = resolved{name, dgst, dt}
+	c.store.mu.Unlock()
 	return name, dgst, dt, nil
 }
 
