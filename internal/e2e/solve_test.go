@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,6 +12,10 @@ import (
 	"testing"
 	"time"
 
+	controlapi "github.com/moby/buildkit/api/services/control"
+	"github.com/moby/buildkit/client"
+
+	"github.com/minikit/minikit/internal/daemon"
 	"github.com/minikit/minikit/pkg/llbdefs"
 	"github.com/minikit/minikit/pkg/report"
 )
@@ -120,4 +125,60 @@ func tail(b []byte, n int) string {
 		b = b[len(b)-n:]
 	}
 	return string(b)
+}
+
+// Builds stay out of buildkitd's build history unless --history asks for
+// them: count the history records that exported the recipe's image.
+func TestBuildHistory(t *testing.T) {
+	home := requireBuildEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	const name = "hello-c.gcc.scratch"
+	solve := func(args ...string) {
+		t.Helper()
+		args = append([]string{"solve", "--progress", "quiet", "--sizes=false"}, append(args, name)...)
+		if code, _, stderr := minikit(t, ctx, args...); code != 0 {
+			t.Fatalf("minikit %v: exit %d\n%s", args, code, stderr)
+		}
+	}
+	solve() // the daemon is up, the image built
+	c, err := client.New(ctx, "unix://"+daemon.SocketPath(home))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	records := func() int {
+		t.Helper()
+		cl, err := c.ControlClient().ListenBuildHistory(ctx, &controlapi.BuildHistoryRequest{EarlyExit: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for {
+			ev, err := cl.Recv()
+			if errors.Is(err, io.EOF) {
+				return n
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.Record == nil {
+				continue
+			}
+			for _, e := range ev.Record.Exporters {
+				if strings.HasSuffix(e.Attrs["name"], "/minikit:"+name) || e.Attrs["name"] == "minikit:"+name {
+					n++
+				}
+			}
+		}
+	}
+	before := records()
+	solve()
+	if got := records(); got != before {
+		t.Errorf("without --history: %d history records for %s, were %d", got, name, before)
+	}
+	solve("--history")
+	if got := records(); got != before+1 {
+		t.Errorf("with --history: %d history records for %s, want %d", got, name, before+1)
+	}
 }

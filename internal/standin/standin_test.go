@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"net"
@@ -18,15 +19,17 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/minikit/minikit/pkg/llbdefs"
 )
 
 func TestCatalog(t *testing.T) {
 	specs := Catalog()
-	if len(specs) != 15 {
-		t.Errorf("catalog has %d stand-ins, want 15", len(specs))
+	if len(specs) != 16 {
+		t.Errorf("catalog has %d stand-ins, want 16", len(specs))
 	}
 	seen := map[string]int{}
 	for i, s := range specs {
@@ -84,6 +87,14 @@ func TestClosure(t *testing.T) {
 	want := "library/debian:bookworm library/gcc:12-bookworm library/golang:1.26-bookworm"
 	if strings.Join(names, " ") != want {
 		t.Errorf("closure = %v, want %s", names, want)
+	}
+	got, err = closure(Catalog(), []string{"golang:1.27-bookworm"})
+	names = nil
+	for _, s := range got {
+		names = append(names, s.Name)
+	}
+	if want := "library/debian:bookworm library/gcc:12-bookworm library/golang:1.27-bookworm"; err != nil || strings.Join(names, " ") != want {
+		t.Errorf("closure(golang:1.27-bookworm) = %v, %v; want %s", names, err, want)
 	}
 	if _, err := closure(Catalog(), []string{"library/nope:1"}); err == nil || !strings.Contains(err.Error(), "unknown stand-in") {
 		t.Errorf("unknown name: err = %v", err)
@@ -746,5 +757,98 @@ func TestOfflineRecipesHaveStandIns(t *testing.T) {
 	}
 	if n == 0 {
 		t.Error("no offline recipe names an image")
+	}
+}
+
+// Each golang stand-in carries the Go of its tag (1.26.x for golang:1.26-*,
+// 1.27.x for golang:1.27-*), says so in its Env and From, and the Go
+// version is the only thing the 1.26 and 1.27 bookworm recipes differ in.
+func TestGolangStandInVersions(t *testing.T) {
+	golang := map[string]Spec{}
+	for _, s := range Catalog() {
+		if (s.recipe == recipeGo) != strings.HasPrefix(s.Name, "library/golang:") {
+			t.Errorf("%s: recipe %d", s.Name, s.recipe)
+		}
+		if s.recipe != recipeGo {
+			if s.goVersion != "" {
+				t.Errorf("%s: Go version %s on a recipe that installs no Go", s.Name, s.goVersion)
+			}
+			continue
+		}
+		golang[s.Name] = s
+		if !strings.HasPrefix(s.goVersion, strings.SplitN(s.Tag(), "-", 2)[0]+".") {
+			t.Errorf("%s: Go %q does not match the tag", s.Name, s.goVersion)
+		}
+		if v := envValue(s.Env, "GOLANG_VERSION"); v != s.goVersion {
+			t.Errorf("%s: GOLANG_VERSION=%s, Go %s", s.Name, v, s.goVersion)
+		}
+		if zip := goToolchainMod + "@v0.0.1-go" + s.goVersion + ".linux-amd64"; !strings.Contains(s.From, zip) {
+			t.Errorf("%s: From does not name %s: %s", s.Name, zip, s.From)
+		}
+	}
+	old, cur := golang["library/golang:1.26-bookworm"], golang["library/golang:1.27-bookworm"]
+	if old.goVersion != go126 || cur.goVersion != go127 || golang["library/golang:1.26-alpine3.22"].goVersion != go126 {
+		t.Fatalf("golang stand-ins: %v", golang)
+	}
+	// Apart from the Go version, the two bookworm stand-ins are one recipe.
+	strip := func(s Spec) string {
+		v := s.goVersion
+		s.Name, s.goVersion = "", ""
+		return strings.ReplaceAll(fmt.Sprintf("%+v", s), v, "X")
+	}
+	o, c := strip(old), strip(cur)
+	if o != c {
+		t.Errorf("golang:1.26-bookworm and golang:1.27-bookworm differ beyond the Go version:\n%s\n%s", o, c)
+	}
+	if v := goToolchainVersion("1.27.3"); v != "v0.0.1-go1.27.3.linux-amd64" {
+		t.Errorf("goToolchainVersion(1.27.3) = %s", v)
+	}
+}
+
+// buildGo adds the toolchain layer of the stand-in's Go version, made once
+// per version: the golang stand-ins of one Go share their layer, those of
+// another Go get theirs.
+func TestBuildGoLayerPerVersion(t *testing.T) {
+	l126, err := random.Layer(64, types.OCILayer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l127, err := random.Layer(64, types.OCILayer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Filled in: buildGo must take them rather than fetch a toolchain.
+	b := &builder{goLayers: map[string]v1.Layer{go126: l126, go127: l127}}
+	byName := lookup(Catalog())
+	for name, want := range map[string]v1.Layer{
+		"library/golang:1.26-bookworm":   l126,
+		"library/golang:1.26-alpine3.22": l126,
+		"library/golang:1.27-bookworm":   l127,
+	} {
+		img, err := b.buildGo(context.Background(), byName[name], nil)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		layers, err := img.Layers()
+		if err != nil || len(layers) != 1 {
+			t.Fatalf("%s: %d layers, %v", name, len(layers), err)
+		}
+		got, _ := layers[0].Digest()
+		wantD, _ := want.Digest()
+		if got != wantD {
+			t.Errorf("%s: toolchain layer %s, want %s", name, got, wantD)
+		}
+		cf, err := img.ConfigFile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if by := cf.History[len(cf.History)-1].CreatedBy; !strings.Contains(by, goToolchainVersion(byName[name].goVersion)) {
+			t.Errorf("%s: history %q does not name its toolchain", name, by)
+		}
+	}
+	noGo := byName["library/golang:1.27-bookworm"]
+	noGo.goVersion = ""
+	if _, err := b.buildGo(context.Background(), noGo, nil); err == nil || !strings.Contains(err.Error(), "Go version") {
+		t.Errorf("golang stand-in without a Go version: err = %v", err)
 	}
 }

@@ -2,6 +2,7 @@ package llbdefs
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -84,9 +85,10 @@ func TestFloors(t *testing.T) {
 			}
 		}
 		for _, want := range map[string][]string{
-			GCC:    {"-static", "-s"},
-			Golang: {"-ldflags=\"-s -w\"", "-trimpath"},
-			Rust:   {"+crt-static", "strip=symbols"},
+			GCC:       {"-static", "-s"},
+			Golang:    {"-ldflags=\"-s -w\"", "-trimpath"},
+			Golang127: {"-ldflags=\"-s -w\"", "-trimpath"},
+			Rust:      {"+crt-static", "strip=symbols"},
 		}[build] {
 			if !strings.Contains(cmds, want) {
 				t.Errorf("%s: floor build lacks %s:\n%s", name, want, cmds)
@@ -98,6 +100,14 @@ func TestFloors(t *testing.T) {
 	}
 	if n, ok := FloorRecipe("hello-c"); !ok || n != "hello-c.musl-static.scratch" {
 		t.Errorf("hello-c floor: %s", n)
+	}
+	// Measured on the stand-ins: Go 1.27 makes hello smaller than 1.26,
+	// whatsmyip larger.
+	if n, _ := FloorRecipe("hello-go"); n != "hello-go.golang127-static.scratch" {
+		t.Errorf("hello-go floor: %s", n)
+	}
+	if n, _ := FloorRecipe("whatsmyip"); n != "whatsmyip.golang-static.scratch" {
+		t.Errorf("whatsmyip floor: %s", n)
 	}
 	// whatsmyip's floor carries only the CA bundle file, not /etc/ssl.
 	r, _ := Lookup(extras, "whatsmyip.golang-static.scratch")
@@ -162,5 +172,45 @@ func TestExtrasJavaPython(t *testing.T) {
 	py, ok := Lookup(extras, "hello-py.distroless-python3-minimal")
 	if !ok || !py.SingleStage() || py.RunImage() != DistrolessPython || py.Cmd.Shell || py.Cmd.Args[0] != "/usr/bin/python3" {
 		t.Errorf("hello-py extra: %+v", py)
+	}
+}
+
+// Each Go 1.27 extra is its Go 1.26 twin (the name with golang for golang127) built
+// on golang:1.27: the same steps, only the build image differs, and its
+// build stage shares the Go build cache like the 1.26 ones.
+func TestExtrasGo127Twins(t *testing.T) {
+	extras := Extras()
+	cached := DefaultSources()
+	cached.CompilerCache = true
+	n := 0
+	for _, r := range extras {
+		if !strings.Contains(r.Name, ".golang127-") {
+			if r.BuildImage() == Golang127 {
+				t.Errorf("%s builds on Go 1.27 but is not named golang127", r.Name)
+			}
+			continue
+		}
+		n++
+		twin, ok := Lookup(extras, strings.Replace(r.Name, ".golang127-", ".golang-", 1))
+		if !ok {
+			t.Errorf("%s: no Go 1.26 twin", r.Name)
+			continue
+		}
+		if r.BuildImage() != Golang127 || twin.BuildImage() != Golang {
+			t.Errorf("%s: built on %s, its twin on %s", r.Name, r.BuildImage(), twin.BuildImage())
+		}
+		same := strings.ReplaceAll(r.Final.key(), Golang127, Golang)
+		if same != twin.Final.key() || r.RunImage() != twin.RunImage() || !slices.Equal(r.Cmd.Args, twin.Cmd.Args) || r.Network != twin.Network || r.Expect != twin.Expect {
+			t.Errorf("%s differs from %s beyond the Go version", r.Name, twin.Name)
+		}
+		if !strings.Contains(r.Note, "Go 1.27.3") {
+			t.Errorf("%s: Note does not say which Go: %q", r.Name, r.Note)
+		}
+		if m := cacheMounts(t, r, cached); len(m) != 1 {
+			t.Errorf("%s: want the Go build cache on go build, got %v", r.Name, m)
+		}
+	}
+	if n < 2 {
+		t.Errorf("%d Go 1.27 extras, want hello-go's and whatsmyip's", n)
 	}
 }

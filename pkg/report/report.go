@@ -34,8 +34,15 @@ type Report struct {
 	Machine string `json:"machine,omitempty"`
 	// StandIns is set when base images were offline stand-ins: the
 	// figures are not upstream ones.
-	StandIns bool     `json:"stand_ins"`
-	Recipes  []Recipe `json:"recipes"`
+	StandIns bool `json:"stand_ins"`
+	// SourceDateEpoch is the epoch the images were dated with (unix
+	// seconds), nil when off; EpochSource says where it came from.
+	SourceDateEpoch *int64 `json:"source_date_epoch,omitempty"`
+	EpochSource     string `json:"epoch_source,omitempty"`
+	// RewriteTimestamp: the exporters also clamped the file times of the
+	// layers the recipes add (--rewrite-timestamp).
+	RewriteTimestamp bool     `json:"rewrite_timestamp,omitempty"`
+	Recipes          []Recipe `json:"recipes"`
 	// Ranking orders each program's working images by size against its
 	// floor (see Rank); absent unless computed.
 	Ranking []Ranking `json:"ranking,omitempty"`

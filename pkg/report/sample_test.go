@@ -72,6 +72,8 @@ func sampleReport() *Report {
 		Machine:   "test machine, 8 CPUs, BuildKit v0.34.2",
 		StandIns:  true,
 	}
+	epoch := int64(1795783356)
+	rep.SourceDateEpoch, rep.EpochSource, rep.RewriteTimestamp = &epoch, "git log -- samples", true
 	programs := []string{"hello-c", "hello-go", "hello-rust", "hello-python"}
 	runs := []struct{ image, suffix string }{
 		{"", "scratch"}, {"alpine:3.22", "alpine"}, {"busybox:1.37-glibc", "busybox-glibc"},

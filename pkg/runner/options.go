@@ -45,6 +45,7 @@ type config struct {
 	cacheExports []client.CacheOptionsEntry // see cache.go
 	cacheImports []client.CacheOptionsEntry
 	epoch        *time.Time // SourceDateEpoch (epoch.go)
+	history      bool       // BuildHistory
 	// rewriteTimestamp: RewriteTimestamp (epoch.go)
 	rewriteTimestamp bool
 
@@ -115,6 +116,19 @@ func Parallel(n int) Option {
 			return fmt.Errorf("parallel: %d is not a positive number", n)
 		}
 		c.parallel = n
+		return nil
+	}
+}
+
+// BuildHistory records each recipe's build in buildkitd's build history
+// (`buildctl debug history`, Docker Desktop's Builds view), as buildx
+// does. Off by default: a matrix run is dozens of short builds, and
+// recording one means a history record, its progress log and trace
+// written to buildkitd's content store, which is most of what a cached
+// build costs the daemon.
+func BuildHistory(on bool) Option {
+	return func(c *config) error {
+		c.history = on
 		return nil
 	}
 }

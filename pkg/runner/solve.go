@@ -176,6 +176,8 @@ func (s *solver) solve(ctx context.Context, r llbdefs.Recipe) Result {
 		CacheImports: recipeCache(s.cfg.cacheImports, r.Name, false),
 		// Not nil: BuildKit's client copies the cache imports into it.
 		FrontendAttrs: map[string]string{},
+		// Not in buildkitd's build history unless asked (options.go).
+		Internal: !s.cfg.history,
 	}
 	s.cfg.stampEpoch(opt.Exports)
 	if shareable(opt) {
