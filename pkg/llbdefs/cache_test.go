@@ -13,16 +13,8 @@ import (
 // by the shell command they run.
 func cacheMounts(t *testing.T, r Recipe, src Sources) map[string]*pb.Mount {
 	t.Helper()
-	def, err := r.Definition(context.Background(), src)
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]*pb.Mount{}
-	for _, dt := range def.Def {
-		var op pb.Op
-		if err := op.UnmarshalVT(dt); err != nil {
-			t.Fatal(err)
-		}
+	for _, op := range ops(t, r, src) { // epoch_test.go
 		ex := op.GetExec()
 		if ex == nil {
 			continue

@@ -8,7 +8,8 @@ import (
 	"github.com/moby/buildkit/solver/pb"
 )
 
-// ops returns a definition's ops by digest.
+// ops returns a recipe's ops, keyed by their marshalled bytes (the
+// terminal op, which only names the output, left out).
 func ops(t *testing.T, r Recipe, src Sources) map[string]*pb.Op {
 	t.Helper()
 	def, err := r.Definition(context.Background(), src)
