@@ -429,26 +429,34 @@ func configure(base v1.Image, layer v1.Layer, spec Spec, createdBy string) (v1.I
 func (b *builder) layerFromTree(ctx context.Context, what, dir string, o treeOptions) (v1.Layer, error) {
 	var layer v1.Layer
 	err := b.prog.step(ctx, what+": write layer", func(ctx context.Context) error {
-		f, err := os.CreateTemp(b.tmp, "layer-*.tar.gz")
-		if err != nil {
-			return fmt.Errorf("layer file: %w", err)
-		}
-		f.Close()
-		w, err := newLayerWriter(f.Name())
-		if err != nil {
-			return err
-		}
-		if err := writeTree(w, dir, o); err != nil {
-			w.abort()
-			return err
-		}
-		if err := w.Close(); err != nil {
-			return err
-		}
-		layer, err = layerFile(f.Name())
+		var err error
+		layer, err = b.writeLayer("layer-*.tar.gz", func(w *layerWriter) error { return writeTree(w, dir, o) })
 		return err
 	})
 	return layer, err
+}
+
+// writeLayer writes a gzipped layer file under the scratch space (its
+// name from pattern, as os.CreateTemp takes it), filled by fill, and
+// returns it as an OCI layer.
+func (b *builder) writeLayer(pattern string, fill func(*layerWriter) error) (v1.Layer, error) {
+	f, err := os.CreateTemp(b.tmp, pattern)
+	if err != nil {
+		return nil, fmt.Errorf("layer file: %w", err)
+	}
+	f.Close()
+	w, err := newLayerWriter(f.Name())
+	if err != nil {
+		return nil, err
+	}
+	if err := fill(w); err != nil {
+		w.abort()
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return layerFile(f.Name())
 }
 
 func layerFile(file string) (v1.Layer, error) {

@@ -271,23 +271,7 @@ func (b *builder) goToolchainLayer(ctx context.Context, goVersion string) (v1.La
 		if err != nil {
 			return err
 		}
-		f, err := os.CreateTemp(b.tmp, "go-layer-*.tar.gz")
-		if err != nil {
-			return err
-		}
-		f.Close()
-		w, err := newLayerWriter(f.Name())
-		if err != nil {
-			return err
-		}
-		if err := writeEntries(w, entries); err != nil {
-			w.abort()
-			return err
-		}
-		if err := w.Close(); err != nil {
-			return err
-		}
-		layer, err = layerFile(f.Name())
+		layer, err = b.writeLayer("go-layer-*.tar.gz", func(w *layerWriter) error { return writeEntries(w, entries) })
 		return err
 	})
 	return layer, err
