@@ -74,12 +74,23 @@ func requireBuildEnv(t *testing.T) paths.Home {
 // minikit runs the binary and returns its exit code and output.
 func minikit(t *testing.T, ctx context.Context, args ...string) (code int, stdout, stderr []byte) {
 	t.Helper()
+	return minikitEnv(t, ctx, nil, args...)
+}
+
+// minikitEnv runs the binary with extra environment variables.
+func minikitEnv(t *testing.T, ctx context.Context, env []string, args ...string) (code int, stdout, stderr []byte) {
+	t.Helper()
 	cmd := exec.CommandContext(ctx, minikitBin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	start := time.Now()
 	err := cmd.Run()
-	t.Logf("minikit %v: %s", args, time.Since(start).Round(time.Millisecond))
+	if len(env) > 0 {
+		t.Logf("%v minikit %v: %s", env, args, time.Since(start).Round(time.Millisecond))
+	} else {
+		t.Logf("minikit %v: %s", args, time.Since(start).Round(time.Millisecond))
+	}
 	var ee *exec.ExitError
 	switch {
 	case errors.As(err, &ee):

@@ -1,13 +1,10 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -294,24 +291,4 @@ func whyDifferent(t *testing.T, a, b string) string {
 		return fmt.Sprintf("same files; config created %v vs %v, %d vs %d history entries", ca, cb, len(ia.Config.History), len(ib.Config.History))
 	}
 	return "same files, contents and config: layer metadata differs (file times not clamped, owners, or entry order)"
-}
-
-// minikitEnv runs the binary with extra environment variables.
-func minikitEnv(t *testing.T, ctx context.Context, env []string, args ...string) (code int, stdout, stderr []byte) {
-	t.Helper()
-	cmd := exec.CommandContext(ctx, minikitBin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	start := time.Now()
-	err := cmd.Run()
-	t.Logf("%v minikit %v: %s", env, args, time.Since(start).Round(time.Millisecond))
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		return ee.ExitCode(), out.Bytes(), errb.Bytes()
-	case err != nil:
-		t.Fatalf("minikit %v: %v", args, err)
-	}
-	return 0, out.Bytes(), errb.Bytes()
 }

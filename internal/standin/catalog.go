@@ -264,7 +264,7 @@ func distrolessCatalog() []Spec {
 			Version:  "1",
 			From:     from("static-debian12") + strings.Join(static, " ") + " (CA bundle with minikit's test CA appended); root, nobody and nonroot (65532) users; no libc, no shell",
 			Packages: static,
-			Env:      []string{"PATH=" + debianPath, "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"},
+			Env:      distrolessEnv(),
 			recipe:   recipeDistroless,
 		},
 		{
@@ -272,7 +272,7 @@ func distrolessCatalog() []Spec {
 			Version:  "1",
 			From:     from("base-debian12") + "the static set + libc6 libssl3 (glibc, OpenSSL); no libgcc_s, no shell",
 			Packages: base,
-			Env:      []string{"PATH=" + debianPath, "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"},
+			Env:      distrolessEnv(),
 			recipe:   recipeDistroless,
 		},
 		{
@@ -280,7 +280,7 @@ func distrolessCatalog() []Spec {
 			Version:  "1",
 			From:     from("cc-debian12") + "the base set + libgcc-s1 libstdc++6; no shell",
 			Packages: cc,
-			Env:      []string{"PATH=" + debianPath, "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"},
+			Env:      distrolessEnv(),
 			recipe:   recipeDistroless,
 		},
 		{
@@ -291,7 +291,7 @@ func distrolessCatalog() []Spec {
 			Version:  "1",
 			From:     from("java-base-debian12") + "the cc set + zlib1g, what a headless Java runtime made by jlink links to; no fonts, no JRE, no shell",
 			Packages: append(slices.Clip(cc), "zlib1g"),
-			Env:      []string{"PATH=" + debianPath, "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"},
+			Env:      distrolessEnv(),
 			recipe:   recipeDistroless,
 		},
 		{
@@ -368,4 +368,10 @@ func closure(specs []Spec, names []string) ([]Spec, error) {
 		}
 	}
 	return out, nil
+}
+
+// distrolessEnv is the environment of every distroless-style stand-in, a
+// fresh slice each time.
+func distrolessEnv() []string {
+	return []string{"PATH=" + debianPath, "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"}
 }
