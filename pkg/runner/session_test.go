@@ -32,3 +32,16 @@ func TestShareable(t *testing.T) {
 	}
 	p.close() // no panic
 }
+
+func TestSessionLost(t *testing.T) {
+	for msg, want := range map[string]bool{
+		"Canceled: failed to compute cache key: Canceled: grpc: the client connection is closing: context canceled": true,
+		`process "/bin/sh -c gcc -o hello hello.c" did not complete successfully: exit code: 1`:                     false,
+		"failed to solve: rpc error: code = Unavailable desc = connection error":                                    false,
+		"": false,
+	} {
+		if got := sessionLost(msg); got != want {
+			t.Errorf("sessionLost(%q) = %v, want %v", msg, got, want)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -152,7 +153,31 @@ func (b *built) bases() []string {
 }
 
 // solve builds one recipe and never fails: the outcome is in the Result.
+// A build that failed because a session it borrowed closed under it is
+// solved once more (sessionLost).
 func (s *solver) solve(ctx context.Context, r llbdefs.Recipe) Result {
+	res := s.solveOnce(ctx, r)
+	if res.Status == StatusFailed && ctx.Err() == nil && sessionLost(res.Error) {
+		again := s.solveOnce(ctx, r)
+		again.Duration += res.Duration
+		return again
+	}
+	return res
+}
+
+// sessionLost reports whether a build failed only because a client
+// session went away while buildkitd was using it. buildkitd runs a step
+// that several concurrent builds share once, through any one of their
+// sessions; when that build ends first and closes its own session (builds
+// with tarball exports or local cache stores each have one), the others
+// fail with "grpc: the client connection is closing", through no fault of
+// their own. Solving again reuses every step already done.
+func sessionLost(msg string) bool {
+	return strings.Contains(msg, "the client connection is closing")
+}
+
+// solveOnce builds one recipe once (see solve).
+func (s *solver) solveOnce(ctx context.Context, r llbdefs.Recipe) Result {
 	start := time.Now()
 	res := Result{Name: r.Name}
 
