@@ -6,6 +6,6 @@ COPY whatsmyip.go .
 RUN go build whatsmyip.go
 
 FROM busybox:1.37-glibc
-COPY --from=build /go/whatsmyip .
 COPY --from=alpine:3.22 /etc/ssl /etc/ssl
+COPY --from=build /go/whatsmyip .
 CMD ["./whatsmyip"]

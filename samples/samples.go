@@ -30,7 +30,7 @@ func Mode(name string) fs.FileMode {
 // WriteTo writes the samples into dir (created if missing) with their
 // modes, replacing files that differ, and returns dir.
 func WriteTo(dir string) (string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("write samples: %w", err)
 	}
 	entries, err := fs.ReadDir(files, ".")

@@ -56,7 +56,7 @@ func (a app) bench(ctx context.Context, args []string) error {
 			return usageError{err}
 		}
 		for _, r := range sel {
-			if r.StandIn != llbdefs.Offline || r.ExpectBuildFailure() {
+			if !r.BuildsOffline() || r.ExpectBuildFailure() {
 				return usagef("%s is not in the standins group (it needs the internet, or is expected to fail)", r.Name)
 			}
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -9,7 +10,11 @@ import (
 	"github.com/minikit/minikit/internal/connect"
 	"github.com/minikit/minikit/internal/daemon"
 	"github.com/minikit/minikit/internal/paths"
+	"github.com/minikit/minikit/internal/standin"
 )
+
+// registryCheckTimeout bounds the status check of the stand-in registry.
+const registryCheckTimeout = 2 * time.Second
 
 const daemonUsage = `status|start|stop
 
@@ -36,7 +41,7 @@ func (a app) daemon(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		a.printDaemon(home, st)
+		a.printDaemon(ctx, home, st)
 		return nil
 	case "start":
 		conn, err := connect.Open(ctx, connect.Options{Home: home, Log: a.stderr})
@@ -56,7 +61,7 @@ func (a app) daemon(ctx context.Context, args []string) error {
 	return usagef("unknown daemon command %q: want status, start or stop", fs.Arg(0))
 }
 
-func (a app) printDaemon(home paths.Home, st daemon.State) {
+func (a app) printDaemon(ctx context.Context, home paths.Home, st daemon.State) {
 	w := a.stdout
 	state := "not running"
 	switch {
@@ -71,15 +76,50 @@ func (a app) printDaemon(home paths.Home, st daemon.State) {
 		fmt.Fprintf(w, "version:    %s\n", st.Version)
 	}
 	fmt.Fprintf(w, "state:      %s\n", home.Buildkitd())
-	if st.Mirror != "" {
-		fmt.Fprintf(w, "docker.io:  mirrored by %s (stand-ins)\n", st.Mirror)
+
+	// What serves at the registry's address, checked with its proof: the
+	// lines below say what is there, never only what was recorded.
+	check := func(addr string) (ours, foreign bool) {
+		err := connect.CheckRegistry(ctx, home, addr, registryCheckTimeout)
+		return err == nil, errors.Is(err, standin.ErrForeignRegistry)
 	}
-	if st.Registry.Name != "" {
+	regAddr := st.Registry.Addr
+	if regAddr == "" {
+		regAddr = st.Mirror
+	}
+	standIns := connect.HaveStandIns(home)
+	if regAddr == "" && standIns {
+		regAddr = connect.RegistryAddr() // where it would run
+	}
+	var ours, foreign bool
+	if regAddr != "" {
+		ours, foreign = check(regAddr)
+	}
+	if st.Running && st.Mirror != "" {
+		mOurs, mForeign := ours, foreign
+		if st.Mirror != regAddr {
+			mOurs, mForeign = check(st.Mirror)
+		}
+		mirror := fmt.Sprintf("mirrored by %s (stand-ins)", st.Mirror)
+		switch {
+		case mForeign:
+			mirror = fmt.Sprintf("mirrored by %s, which another server holds (not minikit's stand-in registry): stop it, or move the registry with %s", st.Mirror, connect.EnvRegistry)
+		case !mOurs:
+			mirror = fmt.Sprintf("mirrored by %s, where no stand-in registry answers: pulls from docker.io fail until `minikit daemon start`", st.Mirror)
+		}
+		fmt.Fprintf(w, "docker.io:  %s\n", mirror)
+	}
+	if regAddr != "" {
 		reg := "not running"
-		if st.Registry.Running {
-			reg = fmt.Sprintf("running (pid %d): %s", st.Registry.PID, strings.Join(st.Registry.Args, " "))
+		switch {
+		case st.Registry.Running && ours:
+			reg = fmt.Sprintf("running (pid %d) at %s: %s", st.Registry.PID, regAddr, strings.Join(st.Registry.Args, " "))
+		case st.Registry.Running:
+			reg = fmt.Sprintf("running (pid %d) but not serving at %s: see %s", st.Registry.PID, regAddr, st.Registry.LogFile)
+		case foreign:
+			reg = fmt.Sprintf("not running; %s is held by another server (not minikit's stand-in registry)", regAddr)
 		}
 		fmt.Fprintf(w, "registry:   %s\n", reg)
 	}
-	fmt.Fprintf(w, "stand-ins:  %v (%s)\n", connect.HaveStandIns(home), home.StandIns())
+	fmt.Fprintf(w, "stand-ins:  %v (%s)\n", standIns, home.StandIns())
 }

@@ -20,7 +20,10 @@ type listRow struct {
 	StandIn    string `json:"stand_in"`
 	Why        string `json:"why,omitempty"`
 	Note       string `json:"note,omitempty"`
-	Extra      bool   `json:"extra,omitempty"`
+	// Offline is, for a partial row, how its stand-in differs from
+	// upstream; for an upstream-only row, why it has no stand-in.
+	Offline string `json:"offline,omitempty"`
+	Extra   bool   `json:"extra,omitempty"`
 }
 
 func (a app) list(ctx context.Context, args []string) error {
@@ -52,6 +55,7 @@ func (a app) list(ctx context.Context, args []string) error {
 			StandIn:    string(r.StandIn),
 			Why:        r.Why,
 			Note:       r.Note,
+			Offline:    r.Offline,
 			Extra:      r.Extra,
 		})
 	}
@@ -67,7 +71,11 @@ func (a app) list(ctx context.Context, args []string) error {
 		if r.Extra {
 			name += " (extra)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, r.Program, r.BuildImage, r.RunImage, r.Expect, r.StandIn)
+		standIn := r.StandIn
+		if r.Offline != "" {
+			standIn += ": " + r.Offline
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, r.Program, r.BuildImage, r.RunImage, r.Expect, standIn)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

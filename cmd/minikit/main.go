@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/minikit/minikit/internal/paths"
@@ -22,6 +23,7 @@ const (
 	exitUnexpected = 1 // a recipe built or ran differently from what was expected
 	exitUsage      = 2 // bad command line: unknown command, flag or recipe name
 	exitEnv        = 3 // the environment failed: daemon unreachable, I/O error
+	// A signal N that stops the run gives 128+N (signalError.exitCode).
 )
 
 const usage = `minikit builds the minimal-image matrix with BuildKit: every build/run
@@ -42,7 +44,11 @@ Usage:
 Run 'minikit COMMAND --help' for a command's flags.
 
 Exit codes: 0 as expected; 1 a recipe failed (or succeeded) unexpectedly;
-2 bad command line; 3 environment error (daemon, registry, files).
+2 bad command line; 3 environment error (daemon, registry, files);
+130 interrupted (SIGINT, Ctrl-C), 143 terminated (SIGTERM): the builds are
+stopped, their containers released and minikit's temporary files removed
+before minikit exits. A second signal (Ctrl-C again) quits at once, leaving
+that to buildkitd and the next run.
 `
 
 // usageError marks errors caused by the command line (exit 2).
@@ -67,10 +73,71 @@ type app struct {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := app{stdout: os.Stdout, stderr: os.Stderr}.run(ctx, os.Args[1:])
+	a := app{stdout: os.Stdout, stderr: os.Stderr}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := a.onSignals(context.Background(), sigs, os.Exit)
+	code := a.run(ctx, os.Args[1:])
+	signal.Stop(sigs)
 	stop()
 	os.Exit(code)
+}
+
+// signalError is the cause of the run's context when a signal stops it.
+type signalError struct{ sig syscall.Signal }
+
+func (e signalError) Error() string { return "stopped by " + signalName(e.sig) }
+
+// exitCode is what a shell reports for a process the signal ended.
+func (e signalError) exitCode() int { return 128 + int(e.sig) }
+
+func signalName(sig syscall.Signal) string {
+	switch sig {
+	case syscall.SIGINT:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	}
+	return sig.String()
+}
+
+// onSignals returns a context that the first signal from sigs cancels,
+// with a signalError as its cause: the command stops its builds and cleans
+// up. A second signal calls exit at once with its exit code. stop ends the
+// watch.
+func (a app) onSignals(parent context.Context, sigs <-chan os.Signal, exit func(int)) (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		stopping := false
+		for {
+			var sig os.Signal
+			select {
+			case <-done:
+				return
+			case sig = <-sigs:
+			}
+			s, ok := sig.(syscall.Signal)
+			if !ok {
+				continue
+			}
+			if !stopping {
+				stopping = true
+				fmt.Fprintf(a.stderr, "minikit: %s: stopping the builds and cleaning up; a second signal quits at once\n", signalName(s))
+				cancel(signalError{s})
+				continue
+			}
+			fmt.Fprintf(a.stderr, "minikit: second signal (%s): quitting without cleaning up\n", signalName(s))
+			exit(signalError{s}.exitCode())
+			return
+		}
+	})
+	return ctx, func() {
+		close(done)
+		wg.Wait()
+		cancel(nil)
+	}
 }
 
 func (a app) run(ctx context.Context, args []string) int {
@@ -102,6 +169,18 @@ func (a app) run(ctx context.Context, args []string) int {
 		return exitUsage
 	}
 	err := cmd(ctx, rest)
+	var sig signalError
+	if errors.As(context.Cause(ctx), &sig) {
+		// A signal ended the run, whatever the command returned: exit as
+		// a shell reports a process the signal ended.
+		switch {
+		case err == nil, errors.Is(err, context.Canceled), errors.As(err, new(signalError)):
+			fmt.Fprintf(a.stderr, "minikit %s: %v\n", name, sig)
+		default:
+			fmt.Fprintf(a.stderr, "minikit %s: %v (%v)\n", name, err, sig)
+		}
+		return sig.exitCode()
+	}
 	switch {
 	case err == nil:
 		return exitOK

@@ -32,7 +32,8 @@ func (a app) solve(ctx context.Context, args []string) error {
 	sizes := fs.Bool("sizes", true, "measure every image (layers, largest files, wasted bytes) from its exported blobs")
 	topFiles := fs.Int("files", measure.DefaultTopFiles, "largest files listed per image")
 	var budgets multiFlag
-	fs.Var(&budgets, "max-size", "size budget NAME=BYTES (uncompressed; NAME may be a glob; 20kB, 1.5MB, 2MiB), repeatable: a recipe over it fails the run")
+	fs.Var(&budgets, "max-size", "size budget NAME=BYTES (uncompressed; NAME may be a glob; 20kB, 1.5MB, 2MiB), repeatable: a recipe over it fails the run; "+
+		"a NAME matching none of the recipes selected is a usage error")
 	var addrs multiFlag
 	fs.Var(&addrs, "addr", "buildkitd address (unix://, tcp://, docker-container://NAME, ...), repeatable or a comma list: recipes are spread over the daemons, "+
 		"those sharing a build stage on one, and a daemon lost mid-run has its recipes retried on the others; default $BUILDKIT_HOST (same syntax), else minikit's private daemon")
@@ -64,13 +65,9 @@ func (a app) solve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	limits := map[string]int64{}
-	for _, b := range budgets {
-		name, n, err := report.ParseBudget(b)
-		if err != nil {
-			return usagef("--max-size %s: %v", b, err)
-		}
-		limits[name] = n
+	limits, err := parseBudgets(budgets, recipes)
+	if err != nil {
+		return err
 	}
 	if len(limits) > 0 && !*sizes {
 		return usagef("--max-size needs sizes: drop --sizes=false")
@@ -161,18 +158,14 @@ func (a app) solve(ctx context.Context, args []string) error {
 		rep.SourceDateEpoch, rep.EpochSource, rep.RewriteTimestamp = &t, epoch.Source, *rewrite
 	}
 	rows := map[string]report.Recipe{}
-	var build []llbdefs.Recipe
-	for _, r := range recipes {
-		if *all && conn.StandIns && r.StandIn != llbdefs.Offline {
-			row := reportRecipe(r, runner.Result{})
-			row.Status, row.Error = report.StatusSkipped, "no stand-in: needs "+needs(r)
-			rows[r.Name] = row
-			continue
-		}
-		build = append(build, r)
+	build, skip := splitOffline(recipes, conn.StandIns)
+	for _, r := range skip {
+		row := reportRecipe(r, runner.Result{}, conn.StandIns)
+		row.Status, row.Error = report.StatusSkipped, upstreamOnly(r)
+		rows[r.Name] = row
 	}
 	if conn.StandIns {
-		fmt.Fprintf(a.stderr, "docker.io images come from the offline stand-ins (minikit standins list): results are stand-in results\n")
+		fmt.Fprintf(a.stderr, "docker.io and gcr.io images come from the offline stand-ins (minikit standins list): results are stand-in results\n")
 	}
 	fmt.Fprintf(a.stderr, "solving %d recipe(s) on %s, %d at a time; source date epoch %s\n", len(build), strings.Join(where, ", "), *parallel, epoch)
 	start := time.Now()
@@ -180,9 +173,10 @@ func (a app) solve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	lost := markLost(results, conns)
 	retried := map[string]int{}
 	for i, res := range results {
-		row := reportRecipe(build[i], res)
+		row := reportRecipe(build[i], res, conn.StandIns)
 		if len(builders) > 1 {
 			row.Builder, row.RetriedFrom = res.Builder, res.RetriedFrom
 		}
@@ -202,7 +196,37 @@ func (a app) solve(ctx context.Context, args []string) error {
 	if *sizes {
 		rep.Ranking = report.Rank(rep.Recipes, llbdefs.Floors())
 	}
-	return a.finish(ctx, rep, limits, *format, *htmlReport, time.Since(start))
+	return a.finish(ctx, rep, limits, *format, *htmlReport, time.Since(start), lost)
+}
+
+// parseBudgets reads the --max-size values: each must parse, give a key
+// one size only, and apply to at least one of the recipes selected, so that
+// a typo cannot switch a budget off.
+func parseBudgets(values []string, recipes []llbdefs.Recipe) (map[string]int64, error) {
+	limits := map[string]int64{}
+	given := map[string]string{} // key -> the flag value that set it
+	for _, v := range values {
+		key, n, err := report.ParseBudget(v)
+		if err != nil {
+			return nil, usagef("--max-size %s: %v", v, err)
+		}
+		if prev, dup := given[key]; dup && limits[key] != n {
+			return nil, usagef("--max-size %s: %s already has a budget (--max-size %s); give it one", v, key, prev)
+		}
+		limits[key], given[key] = n, v
+	}
+	names := make([]string, len(recipes))
+	for i, r := range recipes {
+		names[i] = r.Name
+	}
+	var msgs []string
+	for _, key := range report.UnmatchedBudgets(limits, names) {
+		msgs = append(msgs, fmt.Sprintf("--max-size %s: %q matches none of the %d recipe(s) selected", given[key], key, len(recipes)))
+	}
+	if len(msgs) > 0 {
+		return nil, usagef("%s ('minikit list NAME|GLOB' shows what a name or glob selects)", strings.Join(msgs, "; "))
+	}
+	return limits, nil
 }
 
 // selectRecipes turns --all or names/globs into recipes: the 51 seed rows,
@@ -232,18 +256,21 @@ func selectRecipes(all, extras bool, names []string) ([]llbdefs.Recipe, error) {
 	return rs, nil
 }
 
-// needs says what keeps a recipe from being built offline.
-func needs(r llbdefs.Recipe) string {
-	if r.StandIn == llbdefs.Partial {
-		return "images with no stand-in yet (" + strings.Join(shortRefs(r.Images()), ", ") + ")"
+// splitOffline separates the recipes to build from those to skip: with
+// skipUpstream (--all on the stand-ins), the upstream-only (Online) ones
+// are skipped; partial ones are built like the faithful ones.
+func splitOffline(recipes []llbdefs.Recipe, skipUpstream bool) (build, skip []llbdefs.Recipe) {
+	for _, r := range recipes {
+		if skipUpstream && !r.BuildsOffline() {
+			skip = append(skip, r)
+		} else {
+			build = append(build, r)
+		}
 	}
-	return "the internet (package index or image that cannot be recreated offline)"
+	return build, skip
 }
 
-func shortRefs(refs []string) []string {
-	out := make([]string, len(refs))
-	for i, r := range refs {
-		out[i] = llbdefs.ShortRef(r)
-	}
-	return out
+// upstreamOnly is why an upstream-only recipe is skipped on the stand-ins.
+func upstreamOnly(r llbdefs.Recipe) string {
+	return "upstream only: " + r.Offline
 }

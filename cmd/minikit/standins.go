@@ -15,7 +15,7 @@ import (
 const standinsUsage = `build|serve|list [flags]
 
   build   assemble the stand-in base images from Debian packages (incremental)
-  serve   serve them as a registry on loopback (the private daemon runs this)
+  serve   serve them as a read-only registry on loopback (the private daemon runs this)
   list    the stand-ins and what each is made from`
 
 func (a app) standins(ctx context.Context, args []string) error {
@@ -43,7 +43,9 @@ func (a app) standins(ctx context.Context, args []string) error {
 		if *only != "" {
 			opts = append(opts, standin.Only(strings.Split(*only, ",")...))
 		}
-		opts = append(opts, standin.Progress(a.stderr))
+		// The python stand-ins' pip finds the package index on the
+		// registry at MINIKIT_REGISTRY: they are built for that address.
+		opts = append(opts, standin.Progress(a.stderr), standin.IndexAddr(connect.RegistryAddr()))
 		start := time.Now()
 		built, err := standin.Build(ctx, home.StandIns(), opts...)
 		if err != nil {
@@ -56,6 +58,9 @@ func (a app) standins(ctx context.Context, args []string) error {
 			if b.Rebuilt {
 				when = b.Elapsed.Round(100 * time.Millisecond).String()
 			}
+			if b.Repaired != "" {
+				when += " (repaired: " + b.Repaired + ")"
+			}
 			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", b.Name, b.Layers, humanBytes(b.Size), when)
 		}
 		if err := tw.Flush(); err != nil {
@@ -64,18 +69,25 @@ func (a app) standins(ctx context.Context, args []string) error {
 		fmt.Fprintf(a.stdout, "%d stand-ins in %s (%s)\n", len(built), home.StandIns(), time.Since(start).Round(100*time.Millisecond))
 		return nil
 	case "serve":
-		fs := a.flags("standins serve", "[--listen ADDR] [--dir LAYOUT] [--public]")
+		fs := a.flags("standins serve", "[--listen ADDR] [--dir LAYOUT] [--secret-file FILE] [--public]")
 		listen := fs.String("listen", connect.DefaultRegistry, "loopback address to listen on")
 		dir := fs.String("dir", home.StandIns(), "OCI layout holding the stand-ins")
+		secretFile := fs.String("secret-file", "", "file holding the secret the registry proves it holds (created if missing; set by the private daemon)")
 		fs.String("generation", "", "the layout generation this server was started for (set by the private daemon; informative)")
-		public := fs.Bool("public", false, "allow a --listen address that is not loopback (0.0.0.0:5000 in a container on a private network): anyone who reaches it can pull and push")
+		public := fs.Bool("public", false, "allow a --listen address that is not loopback (0.0.0.0:5000 in a container on a private network): anyone who reaches it can pull")
 		if err := parse(fs, rest); err != nil {
 			return err
 		}
-		if *public {
-			return standin.ServePublic(ctx, *dir, home.Registry(), *listen, a.stderr)
+		var secret []byte
+		if *secretFile != "" {
+			if secret, err = standin.LoadSecret(*secretFile); err != nil {
+				return err
+			}
 		}
-		return standin.Serve(ctx, *dir, home.Registry(), *listen, a.stderr)
+		if *public {
+			return standin.ServePublic(ctx, *dir, *listen, secret, a.stderr)
+		}
+		return standin.Serve(ctx, *dir, *listen, secret, a.stderr)
 	case "list":
 		fs := a.flags("standins list", "")
 		if err := parse(fs, rest); err != nil {

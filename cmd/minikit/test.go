@@ -22,6 +22,9 @@ type testRow struct {
 	runner.Result
 	Expect  string `json:"expect"`
 	Skipped string `json:"skipped,omitempty"`
+	// StandInDiffers is, for a partial recipe run on the stand-ins, the
+	// one respect in which its stand-in differs from upstream.
+	StandInDiffers string `json:"stand_in_differs,omitempty"`
 }
 
 // testDoc is what `minikit test --format json` prints.
@@ -105,13 +108,9 @@ func (a app) test(ctx context.Context, args []string) error {
 	defer h.Close()
 
 	doc := testDoc{Daemon: conn.Addr, StandIns: conn.StandIns, Server: h.server.URL}
-	var run []llbdefs.Recipe
-	for _, r := range recipes {
-		if *all && conn.StandIns && r.StandIn != llbdefs.Offline {
-			doc.Recipes = append(doc.Recipes, testRow{Result: runner.Result{Name: r.Name}, Expect: string(r.Expect), Skipped: "no stand-in"})
-			continue
-		}
-		run = append(run, r)
+	run, skip := splitOffline(recipes, conn.StandIns)
+	for _, r := range skip {
+		doc.Recipes = append(doc.Recipes, testRow{Result: runner.Result{Name: r.Name}, Expect: string(r.Expect), Skipped: upstreamOnly(r)})
 	}
 	fmt.Fprintf(a.stderr, "testing %d recipe(s) on %s, %d at a time; whatsmyip talks to %s\n", len(run), conn.Addr, *parallel, h.server.URL)
 	start := time.Now()
@@ -121,8 +120,13 @@ func (a app) test(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	lost := markLost(results, []*connect.Conn{conn})
 	for i, res := range results {
-		doc.Recipes = append(doc.Recipes, testRow{Result: res, Expect: string(run[i].Expect)})
+		row := testRow{Result: res, Expect: string(run[i].Expect)}
+		if conn.StandIns && run[i].StandIn == llbdefs.Partial {
+			row.StandInDiffers = run[i].Offline
+		}
+		doc.Recipes = append(doc.Recipes, row)
 	}
 	pos := map[string]int{}
 	for i, r := range recipes {
@@ -153,7 +157,10 @@ func (a app) test(ctx context.Context, args []string) error {
 		return err
 	}
 	if ctx.Err() != nil {
-		return fmt.Errorf("interrupted: %w", ctx.Err())
+		return fmt.Errorf("interrupted: %w", context.Cause(ctx))
+	}
+	if lost != nil {
+		return lost
 	}
 	if doc.Summary.Unexpected > 0 {
 		return unexpectedError{doc.Summary.Unexpected}
@@ -188,6 +195,9 @@ func printTestTable(w io.Writer, doc testDoc, took time.Duration) error {
 	fmt.Fprintln(tw, "RECIPE\tEXPECT\tGOT\tRESULT\tRUN\tREASON")
 	for _, row := range doc.Recipes {
 		verdict, got, reason := testVerdict(row)
+		if row.StandInDiffers != "" {
+			reason = strings.TrimPrefix(reason+"; partial stand-in: "+row.StandInDiffers, "; ")
+		}
 		dur := "-"
 		if row.Run != nil {
 			dur = row.Run.Duration.Round(10 * time.Millisecond).String()

@@ -39,9 +39,9 @@ import (
 
 	"github.com/moby/buildkit/client"
 
+	"github.com/minikit/minikit/internal/connect"
 	"github.com/minikit/minikit/internal/daemon"
 	"github.com/minikit/minikit/internal/paths"
-	"github.com/minikit/minikit/internal/standin"
 	"github.com/minikit/minikit/pkg/bake"
 	"github.com/minikit/minikit/pkg/llbdefs"
 	"github.com/minikit/minikit/samples"
@@ -154,7 +154,7 @@ type Config struct {
 func StandInRecipes() []llbdefs.Recipe {
 	var out []llbdefs.Recipe
 	for _, r := range llbdefs.Catalog() {
-		if r.StandIn == llbdefs.Offline && !r.ExpectBuildFailure() {
+		if r.BuildsOffline() && !r.ExpectBuildFailure() {
 			out = append(out, r)
 		}
 	}
@@ -299,6 +299,7 @@ type bench struct {
 	log     io.Writer
 	addr    string // unix:// address of the bench's buildkitd
 	pid     int    // its process
+	lease   *daemon.Lease
 	version string
 	bakeDir string // docker-bake.hcl, dockerfiles/, samples/
 	env     []string
@@ -351,27 +352,30 @@ func (b *bench) prepare(ctx context.Context) error {
 // fresh restarts the bench's buildkitd on an empty state directory and
 // checks that it holds no cache record.
 func (b *bench) fresh(ctx context.Context) error {
+	b.release()
 	if err := daemon.Stop(ctx, b.home); err != nil {
 		return fmt.Errorf("bench: stop buildkitd: %w", err)
 	}
 	if err := os.RemoveAll(filepath.Join(b.home.Buildkitd(), "root")); err != nil {
 		return fmt.Errorf("bench: empty the buildkitd state: %w", err)
 	}
-	reg := b.cfg.Registry
-	addr, err := daemon.Ensure(ctx, daemon.Config{
+	reg, err := connect.StandInRegistry(b.home, b.cfg.StandIns, b.cfg.Registry, b.cfg.Minikit)
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	reg.Name = "bench stand-in registry"
+	lease, err := daemon.Acquire(ctx, daemon.Config{
 		Home:      b.home,
 		Buildkitd: b.cfg.Buildkitd,
-		Mirror:    reg,
+		Mirror:    b.cfg.Registry,
 		Log:       b.log,
-		Registry: &daemon.Process{
-			Name:  "bench stand-in registry",
-			Args:  []string{b.cfg.Minikit, "standins", "serve", "--listen", reg, "--dir", b.cfg.StandIns},
-			Ready: func(ctx context.Context) error { return standin.Ready(ctx, reg) },
-		},
+		Registry:  reg,
 	})
 	if err != nil {
 		return fmt.Errorf("bench: start buildkitd: %w", err)
 	}
+	b.lease = lease
+	addr := lease.Addr
 	b.addr = addr
 	st, err := daemon.Status(ctx, b.home)
 	if err != nil {
@@ -401,12 +405,23 @@ func (b *bench) fresh(ctx context.Context) error {
 // stop ends the bench's daemon and registry and deletes the buildkitd
 // state; the rest of the directory is the caller's.
 func (b *bench) stop(ctx context.Context) {
+	b.release()
 	if err := daemon.Stop(ctx, b.home); err != nil {
 		fmt.Fprintf(b.log, "bench: stop buildkitd: %v\n", err)
 		return
 	}
 	if err := os.RemoveAll(filepath.Join(b.home.Buildkitd(), "root")); err != nil {
 		fmt.Fprintf(b.log, "bench: %v\n", err)
+	}
+}
+
+// release gives up the bench's lease on its daemon, before it stops it.
+func (b *bench) release() {
+	if b.lease != nil {
+		if err := b.lease.Release(); err != nil {
+			fmt.Fprintf(b.log, "bench: %v\n", err)
+		}
+		b.lease = nil
 	}
 }
 

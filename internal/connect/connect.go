@@ -57,15 +57,36 @@ type Options struct {
 	TLS TLS
 }
 
-// Conn is a connected BuildKit client.
+// Conn is a connected BuildKit client. Close it when done: for the private
+// daemon it holds a lease that keeps other minikits from restarting the
+// daemon under this one's builds.
 type Conn struct {
 	*client.Client
 	Addr string
 	// Private is true for minikit's own daemon.
 	Private bool
-	// StandIns is true when docker.io images come from the stand-in
+	// StandIns is true when docker.io and gcr.io images come from the stand-in
 	// registry: results are stand-in results.
 	StandIns bool
+	// PID is the private daemon's process id (0 for another daemon).
+	PID   int
+	lease *daemon.Lease
+}
+
+// Close closes the client and releases the private daemon's lease.
+func (c *Conn) Close() error {
+	var err error
+	if c.Client != nil {
+		err = c.Client.Close()
+	}
+	return errors.Join(err, c.lease.Release())
+}
+
+// DaemonExited reports whether this is the private daemon and the process
+// it was opened to has exited since (killed, crashed or stopped), even if
+// another minikit has started a new one meanwhile.
+func (c *Conn) DaemonExited() bool {
+	return c.lease != nil && c.lease.Exited()
 }
 
 // ErrUnreachable wraps every failure to reach a daemon.
@@ -89,10 +110,14 @@ func Open(ctx context.Context, o Options) (*Conn, error) {
 	conn := &Conn{Addr: addr}
 	if addr == "" {
 		var err error
-		if conn.Addr, conn.StandIns, err = private(ctx, o); err != nil {
+		if conn.lease, conn.StandIns, err = private(ctx, o); err != nil {
 			return nil, err
 		}
-		conn.Private = true
+		conn.Addr, conn.PID, conn.Private = conn.lease.Addr, conn.lease.PID, true
+	}
+	fail := func(err error) (*Conn, error) {
+		_ = conn.Close()
+		return nil, err
 	}
 	tlsCfg := o.TLS
 	if !conn.Private && strings.HasPrefix(conn.Addr, "tcp://") {
@@ -100,69 +125,124 @@ func Open(ctx context.Context, o Options) (*Conn, error) {
 	}
 	copts, err := tlsCfg.clientOpts(conn.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrUnreachable, conn.Addr, err)
+		return fail(fmt.Errorf("%w: %s: %w", ErrUnreachable, conn.Addr, err))
 	}
 	c, err := client.New(ctx, conn.Addr, copts...)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrUnreachable, conn.Addr, err)
+		return fail(fmt.Errorf("%w: %s: %w", ErrUnreachable, conn.Addr, err))
 	}
+	conn.Client = c
 	pctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	if _, err := c.ListWorkers(pctx); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("%w: %s does not answer%s: %w", ErrUnreachable, conn.Addr, tlsCfg.explain(conn.Addr, err), err)
+		return fail(fmt.Errorf("%w: %s does not answer%s: %w", ErrUnreachable, conn.Addr, tlsCfg.explain(conn.Addr, err), err))
 	}
-	conn.Client = c
 	return conn, nil
 }
 
 // private ensures minikit's own daemon runs, with the stand-in registry
-// as docker.io mirror when stand-ins exist.
-func private(ctx context.Context, o Options) (addr string, standIns bool, err error) {
+// as docker.io and gcr.io mirror when stand-ins exist, and returns a lease on it.
+func private(ctx context.Context, o Options) (lease *daemon.Lease, standIns bool, err error) {
 	if o.Home == "" {
 		if o.Home, err = paths.Default(); err != nil {
-			return "", false, err
+			return nil, false, err
 		}
 	}
 	cfg := daemon.Config{Home: o.Home, Log: o.Log}
+	reg := ""
 	if HaveStandIns(o.Home) {
-		reg := o.Registry
-		if reg == "" {
-			reg = os.Getenv("MINIKIT_REGISTRY")
-		}
-		if reg == "" {
-			reg = DefaultRegistry
+		if reg = o.Registry; reg == "" {
+			reg = RegistryAddr()
 		}
 		self := o.Self
 		if self == "" {
 			if self, err = os.Executable(); err != nil {
-				return "", false, fmt.Errorf("locate minikit to run the stand-in registry: %w", err)
+				return nil, false, fmt.Errorf("locate minikit to run the stand-in registry: %w", err)
 			}
 		}
-		cfg.Mirror = reg
-		cfg.Registry = &daemon.Process{
-			Name: "stand-in registry",
-			// The generation changes with the layout's index, so that a
-			// registry serving an older set of stand-ins is restarted.
-			Args: []string{self, "standins", "serve", "--listen", reg, "--dir", o.Home.StandIns(),
-				"--generation", standInsGeneration(o.Home)},
-			Ready: func(ctx context.Context) error {
-				return standin.Ready(ctx, reg)
-			},
+		// A damaged stand-in is found here, cheaply (sizes and times;
+		// digests of what changed), rather than as a failed pull.
+		if err := standin.CheckLayout(o.Home.StandIns()); err != nil {
+			return nil, false, fmt.Errorf("%w: private daemon: %w", ErrUnreachable, err)
 		}
+		if cfg.Registry, err = StandInRegistry(o.Home, o.Home.StandIns(), reg, self); err != nil {
+			return nil, false, fmt.Errorf("%w: private daemon: %w", ErrUnreachable, err)
+		}
+		cfg.Mirror = reg
 		standIns = true
 	}
-	addr, err = daemon.Ensure(ctx, cfg)
-	if err != nil {
-		return "", false, fmt.Errorf("%w: private daemon: %w", ErrUnreachable, err)
+	lease, err = daemon.Acquire(ctx, cfg)
+	switch {
+	case err == nil:
+		return lease, standIns, nil
+	case errors.Is(err, standin.ErrForeignRegistry) || errors.Is(err, daemon.ErrAddrInUse):
+		return nil, false, fmt.Errorf("%w: private daemon: the stand-in registry's address %s is taken by another server, which minikit will not use as its docker.io mirror: stop that server, or run the stand-in registry on a free port with %s=127.0.0.1:<port>: %w",
+			ErrUnreachable, reg, EnvRegistry, err)
 	}
-	return addr, standIns, nil
+	return nil, false, fmt.Errorf("%w: private daemon: %w", ErrUnreachable, err)
 }
 
-// standInsGeneration identifies the stand-in layout's current contents:
-// the digest of its index.
-func standInsGeneration(home paths.Home) string {
-	data, err := os.ReadFile(filepath.Join(home.StandIns(), "index.json"))
+// EnvRegistry names the environment variable that moves the stand-in
+// registry to another loopback host:port.
+const EnvRegistry = "MINIKIT_REGISTRY"
+
+// RegistryAddr is where the stand-in registry listens: $MINIKIT_REGISTRY,
+// else DefaultRegistry.
+func RegistryAddr() string {
+	if addr := os.Getenv(EnvRegistry); addr != "" {
+		return addr
+	}
+	return DefaultRegistry
+}
+
+// secretFile is where the stand-in registry's ownership secret is kept.
+func secretFile(home paths.Home) string { return filepath.Join(home.Registry(), "secret") }
+
+// StandInRegistry describes the stand-in registry helper process of home:
+// `self standins serve` on the loopback address listen, serving the OCI
+// layout at layoutDir and proving it holds home's registry secret (made on
+// first use). Its identity is what it serves and how, not the path of the
+// minikit binary self, so that two minikit binaries sharing home share it.
+func StandInRegistry(home paths.Home, layoutDir, listen, self string) (*daemon.Process, error) {
+	file := secretFile(home)
+	secret, err := standin.LoadSecret(file)
+	if err != nil {
+		return nil, err
+	}
+	// The generation changes with the layout's index, so that a registry
+	// serving an older set of stand-ins is restarted.
+	gen := layoutGeneration(layoutDir)
+	return &daemon.Process{
+		Name: "stand-in registry",
+		Args: []string{self, "standins", "serve", "--listen", listen, "--dir", layoutDir,
+			"--secret-file", file, "--generation", gen},
+		Identity: strings.Join([]string{"standins serve", "version=" + standin.ServeVersion,
+			"listen=" + listen, "dir=" + layoutDir, "generation=" + gen, "secret-file=" + file}, "\n"),
+		Addr: listen,
+		Ready: func(ctx context.Context) error {
+			return standin.Ready(ctx, listen, secret)
+		},
+	}, nil
+}
+
+// CheckRegistry tells what serves at addr, the stand-in registry address
+// of home: nil when it is home's own stand-in registry (it proves it holds
+// the secret), an error wrapping standin.ErrForeignRegistry for another
+// HTTP server, another error when nothing answers within timeout.
+func CheckRegistry(ctx context.Context, home paths.Home, addr string, timeout time.Duration) error {
+	secret, err := standin.LoadSecret(secretFile(home))
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return standin.Ready(ctx, addr, secret)
+}
+
+// layoutGeneration identifies an OCI layout's current contents: the
+// digest of its index.
+func layoutGeneration(layoutDir string) string {
+	data, err := os.ReadFile(filepath.Join(layoutDir, "index.json"))
 	if err != nil {
 		return "none"
 	}

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -62,8 +63,15 @@ type bkConfig struct {
 	Root        string
 	Socket      string
 	TraceSocket string
-	Mirror      string // host:port of a plain-HTTP docker.io mirror, or ""
+	Mirror      string // host:port of a plain-HTTP mirror of mirroredRegistries, or ""
 }
+
+// mirroredRegistries are the registries whose images the stand-in
+// registry serves when it is buildkitd's mirror: docker.io for the
+// official images, gcr.io for the distroless ones. buildkitd asks the
+// mirror for a reference's path without its registry host
+// (gcr.io/distroless/static-debian12 is distroless/static-debian12 there).
+func mirroredRegistries() []string { return []string{"docker.io", "gcr.io"} }
 
 // render returns the buildkitd.toml text. The OCI (runc) worker is on and
 // the containerd worker off, so a Docker engine's containerd on the same
@@ -83,7 +91,9 @@ func (c bkConfig) render() string {
 	b.WriteString("[worker.oci]\n  enabled = true\n\n")
 	b.WriteString("[worker.containerd]\n  enabled = false\n")
 	if c.Mirror != "" {
-		fmt.Fprintf(&b, "\n[registry.\"docker.io\"]\n  mirrors = [%s]\n", tomlString(c.Mirror))
+		for _, host := range mirroredRegistries() {
+			fmt.Fprintf(&b, "\n[registry.%s]\n  mirrors = [%s]\n", tomlString(host), tomlString(c.Mirror))
+		}
 		fmt.Fprintf(&b, "\n[registry.%s]\n  http = true\n", tomlString(c.Mirror))
 	}
 	return b.String()
@@ -113,14 +123,25 @@ func tomlString(s string) string {
 	return b.String()
 }
 
-// checkMirror accepts host:port, as buildkitd's registry table expects.
+// checkMirror accepts host:port, as buildkitd's registry table expects:
+// an IP address or a host name (letters, digits, '-' and '.'), and a port
+// number.
 func checkMirror(m string) error {
+	bad := fmt.Errorf("mirror %q: want host:port of a plain-HTTP registry", m)
 	host, port, err := net.SplitHostPort(m)
-	if err != nil || host == "" || port == "" {
-		return fmt.Errorf("mirror %q: want host:port of a plain-HTTP registry", m)
+	if err != nil || host == "" {
+		return bad
 	}
-	if strings.ContainsAny(m, " \t\r\n\"'\\/") {
-		return fmt.Errorf("mirror %q: want host:port of a plain-HTTP registry", m)
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
+		return bad
+	}
+	if net.ParseIP(host) != nil {
+		return nil
+	}
+	for _, c := range []byte(host) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.') {
+			return bad
+		}
 	}
 	return nil
 }
@@ -301,7 +322,7 @@ func installBuildkitd(ctx context.Context, binDir, version string, l binaryLooku
 	if version == "" {
 		return errors.New("buildkitd not found and cannot tell which version to build: pass its path explicitly or put it on PATH")
 	}
-	if err := os.MkdirAll(binDir, 0o755); err != nil {
+	if err := os.MkdirAll(binDir, 0o700); err != nil {
 		return fmt.Errorf("build buildkitd: %w", err)
 	}
 	env := append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=readonly")

@@ -38,9 +38,11 @@ func TestRenderConfig(t *testing.T) {
 		cfg.Mirror = "127.0.0.1:5000"
 		text := cfg.render()
 		c := loadConfig(t, text)
-		hub, ok := c.Registries["docker.io"]
-		if !ok || len(hub.Mirrors) != 1 || hub.Mirrors[0] != "127.0.0.1:5000" {
-			t.Errorf("docker.io registry = %+v, want mirror 127.0.0.1:5000\n%s", hub, text)
+		for _, host := range []string{"docker.io", "gcr.io"} {
+			hub, ok := c.Registries[host]
+			if !ok || len(hub.Mirrors) != 1 || hub.Mirrors[0] != "127.0.0.1:5000" {
+				t.Errorf("%s registry = %+v, want mirror 127.0.0.1:5000\n%s", host, hub, text)
+			}
 		}
 		m, ok := c.Registries["127.0.0.1:5000"]
 		if !ok || m.PlainHTTP == nil || !*m.PlainHTTP {
@@ -91,7 +93,7 @@ func TestCheckMirror(t *testing.T) {
 			t.Errorf("checkMirror(%q) = %v", m, err)
 		}
 	}
-	for _, m := range []string{"127.0.0.1", "http://127.0.0.1:5000", ":5000", `a"b:1`, "host:"} {
+	for _, m := range []string{"127.0.0.1", "http://127.0.0.1:5000", ":5000", `a"b:1`, "host:", "\x80:1", "host:0", "host:65536", "host:+1", "host:http", "a b:1"} {
 		if err := checkMirror(m); err == nil {
 			t.Errorf("checkMirror(%q) accepted", m)
 		}
@@ -276,48 +278,69 @@ func TestModuleVersion(t *testing.T) {
 }
 
 func TestPlanFingerprint(t *testing.T) {
+	ctx := context.Background()
 	home := paths.Home(t.TempDir())
-	a, err := makePlan(Config{Home: home, Buildkitd: "/bin/true"})
-	if err != nil {
-		t.Fatal(err)
+	dir := t.TempDir()
+	stamped := func(name, version string) string {
+		p := filepath.Join(dir, name)
+		writeExe(t, p, `echo "buildkitd github.com/moby/buildkit `+version+` x"`)
+		return p
 	}
-	b, _ := makePlan(Config{Home: home, Buildkitd: "/bin/true"})
-	if a.fingerprint != b.fingerprint {
+	plan := func(cfg Config) *plan {
+		t.Helper()
+		p, err := makePlan(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	a := plan(Config{Home: home, Buildkitd: stamped("a", "v0.34.2")})
+	if b := plan(Config{Home: home, Buildkitd: stamped("a", "v0.34.2")}); b.fingerprint != a.fingerprint {
 		t.Errorf("same config, different fingerprints")
 	}
-	c, _ := makePlan(Config{Home: home, Buildkitd: "/bin/true", Mirror: "127.0.0.1:5000"})
-	if c.fingerprint == a.fingerprint {
+	// Another copy of the same version (another minikit's, found next to
+	// it): the same daemon.
+	if b := plan(Config{Home: home, Buildkitd: stamped("copy", "v0.34.2")}); b.fingerprint != a.fingerprint {
+		t.Errorf("another copy of the same buildkitd version changes the fingerprint")
+	}
+	if c := plan(Config{Home: home, Buildkitd: stamped("a", "v0.34.2"), Mirror: "127.0.0.1:5000"}); c.fingerprint == a.fingerprint {
 		t.Errorf("mirror change does not change the fingerprint")
 	}
-	// A replaced binary (same path) changes it too.
-	bin := filepath.Join(t.TempDir(), "buildkitd")
-	writeExe(t, bin, "exit 0")
-	d, _ := makePlan(Config{Home: home, Buildkitd: bin})
-	if err := os.Chtimes(bin, time.Now(), time.Now().Add(-time.Hour)); err != nil {
-		t.Fatal(err)
+	if d := plan(Config{Home: home, Buildkitd: stamped("new", "v0.35.0")}); d.fingerprint == a.fingerprint {
+		t.Errorf("another buildkitd version does not change the fingerprint")
 	}
-	if e, _ := makePlan(Config{Home: home, Buildkitd: bin}); e.fingerprint == d.fingerprint {
-		t.Errorf("replaced binary does not change the fingerprint")
+	// Binaries that do not know their version: told apart by contents.
+	u1 := plan(Config{Home: home, Buildkitd: stamped("u1", "v0.0.0+unknown")})
+	u2 := plan(Config{Home: home, Buildkitd: stamped("u2", "v0.0.0+unknown")})
+	if u1.fingerprint != u2.fingerprint {
+		t.Errorf("identical unversioned copies differ")
 	}
-	proc := &Process{Args: []string{bin, "serve"}}
-	f1 := processFingerprint(proc)
-	if f2 := processFingerprint(proc); f2 != f1 {
-		t.Errorf("helper fingerprint unstable")
+	writeExe(t, filepath.Join(dir, "u2"), `echo "buildkitd github.com/moby/buildkit v0.0.0+unknown y"`)
+	if u3 := plan(Config{Home: home, Buildkitd: filepath.Join(dir, "u2")}); u3.fingerprint == u1.fingerprint {
+		t.Errorf("a rebuilt unversioned binary does not change the fingerprint")
 	}
-	if err := os.Chtimes(bin, time.Now(), time.Now()); err != nil {
-		t.Fatal(err)
+
+	// The helper: its identity, not the executable that runs it.
+	p1 := &Process{Args: []string{"/one/minikit", "serve"}, Identity: "serve v2 listen=127.0.0.1:5000"}
+	p2 := &Process{Args: []string{"/other/minikit", "serve"}, Identity: p1.Identity}
+	if p1.fingerprint() != p2.fingerprint() {
+		t.Errorf("helper fingerprint depends on the executable's path")
 	}
-	if processFingerprint(proc) == f1 {
-		t.Errorf("replaced helper executable does not change its fingerprint")
+	if p3 := (&Process{Args: p1.Args, Identity: p1.Identity + " generation=2"}); p3.fingerprint() == p1.fingerprint() {
+		t.Errorf("helper identity change does not change its fingerprint")
 	}
-	if processFingerprint(&Process{Args: []string{bin, "serve", "--other"}}) == processFingerprint(proc) {
-		t.Errorf("helper command line change does not change its fingerprint")
+	if (&Process{Args: []string{"x", "serve"}}).fingerprint() == (&Process{Args: []string{"x", "serve", "--other"}}).fingerprint() {
+		t.Errorf("without an identity, a command line change does not change the fingerprint")
 	}
-	if _, err := makePlan(Config{Home: "relative"}); err == nil {
+
+	if _, err := makePlan(ctx, Config{Home: "relative"}); err == nil {
 		t.Errorf("relative home accepted")
 	}
-	if _, err := makePlan(Config{Home: home, Mirror: "nope"}); err == nil {
+	if _, err := makePlan(ctx, Config{Home: home, Mirror: "nope"}); err == nil {
 		t.Errorf("bad mirror accepted")
+	}
+	if _, err := makePlan(ctx, Config{Home: home, Buildkitd: stamped("r", "v0.34.2"), Registry: &Process{}}); err == nil {
+		t.Errorf("registry without a command line accepted")
 	}
 }
 
@@ -389,13 +412,12 @@ func TestTrackedProcess(t *testing.T) {
 		t.Errorf("recycled pid taken for ours")
 	}
 
-	start := time.Now()
-	stopped, err := p.stop(ctx, 5*time.Second)
+	// A grace longer than the test's bound: only SIGTERM can end it in time.
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	stopped, err := p.stop(tctx, time.Hour)
 	if err != nil || !stopped {
-		t.Fatalf("stop = %v, %v", stopped, err)
-	}
-	if time.Since(start) > 3*time.Second {
-		t.Errorf("SIGTERM stop took %s", time.Since(start))
+		t.Fatalf("stop = %v, %v (not ended by SIGTERM?)", stopped, err)
 	}
 	if alive(rec) {
 		t.Errorf("still alive after stop")
@@ -472,7 +494,7 @@ func TestTailFile(t *testing.T) {
 func TestFileLock(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "lock")
 	ctx := context.Background()
-	unlock, err := fileLock(ctx, path)
+	unlock, err := fileLock(ctx, path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -480,11 +502,11 @@ func TestFileLock(t *testing.T) {
 	// contends like another minikit would.
 	short, cancel := context.WithTimeout(ctx, 150*time.Millisecond)
 	defer cancel()
-	if _, err := fileLock(short, path); err == nil {
+	if _, err := fileLock(short, path, nil); err == nil {
 		t.Fatalf("second lock acquired while held")
 	}
 	unlock()
-	unlock2, err := fileLock(ctx, path)
+	unlock2, err := fileLock(ctx, path, nil)
 	if err != nil {
 		t.Fatalf("lock after unlock: %v", err)
 	}
@@ -509,4 +531,28 @@ func TestInstallWithoutGo(t *testing.T) {
 	if !errors.Is(err, ErrNoGo) || !strings.Contains(err.Error(), "go command") {
 		t.Errorf("error = %v, want ErrNoGo naming the go command", err)
 	}
+}
+
+// FuzzCheckMirror: a mirror address checkMirror accepts (MINIKIT_REGISTRY
+// ends up here) is written into a config buildkitd parses back to it.
+func FuzzCheckMirror(f *testing.F) {
+	for _, s := range []string{"127.0.0.1:5000", "[::1]:5000", "localhost:1", "a\"b:1", "host:", ":5000", "x:1\n[grpc]"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, m string) {
+		if checkMirror(m) != nil {
+			return
+		}
+		text := bkConfig{Root: "/r", Socket: "/s", TraceSocket: "/t", Mirror: m}.render()
+		c, err := bkconfig.Load(strings.NewReader(text))
+		if err != nil {
+			t.Fatalf("mirror %q accepted, config does not parse: %v\n%s", m, err, text)
+		}
+		if hub := c.Registries["docker.io"]; len(hub.Mirrors) != 1 || hub.Mirrors[0] != m {
+			t.Fatalf("mirror %q accepted, config says %+v", m, hub)
+		}
+		if c.Root != "/r" {
+			t.Fatalf("mirror %q changed the root: %q", m, c.Root)
+		}
+	})
 }

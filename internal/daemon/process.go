@@ -3,6 +3,8 @@ package daemon
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,10 +30,41 @@ type Process struct {
 	Args []string
 	// Env is added to minikit's own environment.
 	Env []string
+	// Identity says what the helper serves and how it is configured (for
+	// the stand-in registry: its serving version, layout generation,
+	// listen address, secret file). A running helper with the same Identity
+	// is reused whichever executable started it, so that two minikit
+	// binaries sharing a home do not restart each other's helper; one with
+	// another Identity is restarted. Empty: Args and Env identify it.
+	Identity string
+	// Addr is the host:port the helper serves on, if any: Status reports
+	// it, and when the helper exits at once Ensure tells whether another
+	// program holds it (ErrAddrInUse).
+	Addr string
 	// Ready, when set, blocks until the process serves (or ctx ends). Ensure
-	// calls it after starting the process, and before reusing a running one
-	// (with a short deadline; a helper that fails it is restarted).
+	// calls it after starting the process, watching meanwhile that the
+	// process still runs, and before reusing a running one (with a short
+	// deadline; a helper that fails it is restarted).
 	Ready func(ctx context.Context) error
+}
+
+// displayName is Name, or "registry".
+func (p *Process) displayName() string {
+	if p.Name == "" {
+		return "registry"
+	}
+	return p.Name
+}
+
+// fingerprint identifies the helper for reuse (see Identity).
+func (p *Process) fingerprint() string {
+	h := sha256.New()
+	if p.Identity != "" {
+		fmt.Fprintf(h, "%s\nidentity\n%s\n", fingerprintFormat, p.Identity)
+	} else {
+		fmt.Fprintf(h, "%s\nargs\n%s\n%s\n", fingerprintFormat, strings.Join(p.Args, "\x00"), strings.Join(p.Env, "\x00"))
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // procRecord is what minikit knows about a detached process it started. It is
@@ -120,7 +153,7 @@ func (t tracked) write(rec procRecord) error {
 	if err := writeFileAtomic(t.recordFile(), append(data, '\n'), 0o600); err != nil {
 		return fmt.Errorf("record %s: %w", t.name, err)
 	}
-	if err := writeFileAtomic(t.pidFile(), []byte(strconv.Itoa(rec.PID)+"\n"), 0o644); err != nil {
+	if err := writeFileAtomic(t.pidFile(), []byte(strconv.Itoa(rec.PID)+"\n"), 0o600); err != nil {
 		return fmt.Errorf("record %s: %w", t.name, err)
 	}
 	return nil
@@ -287,32 +320,4 @@ func tailFile(path string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
-}
-
-// fileLock holds an exclusive flock on a file, serialising minikit
-// processes that start or stop the same daemon.
-func fileLock(ctx context.Context, path string) (unlock func(), err error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() {
-				_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-				_ = f.Close()
-			}, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
-			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", path, err)
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, fmt.Errorf("waiting for another minikit holding %s: %w", path, ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
 }

@@ -26,8 +26,9 @@ func requireDistroless(t *testing.T, home paths.Home) {
 	var missing []string
 	for _, r := range llbdefs.Extras() {
 		for _, img := range r.Images() {
-			if short := llbdefs.ShortRef(img); strings.HasPrefix(short, "minikit/") && !strings.Contains(string(data), short) && !slices.Contains(missing, short) {
-				missing = append(missing, short)
+			// The layout names a gcr.io image by its path on the mirror.
+			if path, ok := strings.CutPrefix(img, "gcr.io/"); ok && !strings.Contains(string(data), `"`+path+`"`) && !slices.Contains(missing, path) {
+				missing = append(missing, path)
 			}
 		}
 	}
@@ -138,7 +139,7 @@ func TestDiff(t *testing.T) {
 	for _, c := range d.Config {
 		fields[c.Field] = c
 	}
-	if c := fields["Base"]; c.A != "scratch" || c.B != "minikit/distroless-static:debian12" {
+	if c := fields["Base"]; c.A != "scratch" || c.B != "gcr.io/distroless/static-debian12:latest" {
 		t.Errorf("base: %+v", d.Config)
 	}
 	// A recipe that cannot build: exit 1, saying so.

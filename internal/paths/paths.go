@@ -38,7 +38,8 @@ func (h Home) Socket() string { return filepath.Join(h.Buildkitd(), "buildkitd.s
 // StandIns is the OCI image layout holding the stand-in base images.
 func (h Home) StandIns() string { return filepath.Join(string(h), "standins") }
 
-// Registry is the stand-in registry's directory: blobs, pid, log.
+// Registry is the stand-in registry's directory: its ownership secret, pid,
+// record and log (it stores nothing it is sent).
 func (h Home) Registry() string { return filepath.Join(string(h), "registry") }
 
 // Bin holds binaries minikit builds for itself (buildkitd from the pinned module).

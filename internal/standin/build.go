@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/sys/unix"
 
+	"github.com/minikit/minikit/internal/pyindex"
 	"github.com/minikit/minikit/internal/tlsca"
 )
 
@@ -31,6 +33,15 @@ type options struct {
 	progress io.Writer
 	workDir  string
 	testCA   *tlsca.CA
+	indexURL string
+}
+
+// IndexAddr sets the loopback host:port of the stand-in registry that
+// serves minikit's package index (the registry serves it under
+// pyindex.Prefix): the python stand-ins' /etc/pip.conf names it, so they
+// are built for one registry address and rebuilt when it changes.
+func IndexAddr(hostport string) Option {
+	return func(o *options) { o.indexURL = "http://" + hostport + pyindex.Prefix }
 }
 
 // TestCA sets the test CA whose certificate is appended to the CA bundle
@@ -42,7 +53,7 @@ func TestCA(ca *tlsca.CA) Option {
 }
 
 // Only restricts Build to the named stand-ins (and the parents they need).
-// Names may omit "library/" and "docker.io/".
+// Names may omit "library/" and "docker.io/", or be gcr.io references.
 func Only(names ...string) Option {
 	return func(o *options) { o.only = append(o.only, names...) }
 }
@@ -67,6 +78,9 @@ type Built struct {
 	Layers  int           // number of layers
 	Rebuilt bool          // false: it was already in the layout and up to date
 	Elapsed time.Duration // time spent building it (0 when up to date)
+	// Repaired says what was wrong with the image's blobs in the layout
+	// when that is why it was rebuilt ("" otherwise).
+	Repaired string
 }
 
 // builder holds the state of one Build call.
@@ -82,14 +96,19 @@ type builder struct {
 	goLayers map[string]v1.Layer // Go version -> toolchain layer
 	debCache map[string]string   // package -> cached .deb path
 	testCA   *tlsca.CA           // appended to the CA bundles
+	indexURL string              // the package index pip stand-ins use
 }
 
 // Build builds every missing or outdated stand-in (all of Catalog, or those
 // chosen with Only) into the OCI image layout at layoutDir, creating it if
 // needed. An image in the layout whose version label matches its recipe
-// and whose parent's layers are its first layers is left alone. It needs
-// root (chroot, mounts, dpkg-deb), apt-get and network access to Debian's
-// archive and the Go module proxy for the images it actually builds.
+// and whose parent's layers are its first layers is left alone. First it
+// checks the layout's blobs as CheckLayout does: a bad blob is removed and
+// every stand-in using it is rebuilt, even one Only did not name (its
+// Built.Repaired says why); a damaged image that is no stand-in any more
+// is removed. It needs root (chroot, mounts, dpkg-deb), apt-get and
+// network access to Debian's archive and the Go module proxy for the
+// images it actually builds.
 func Build(ctx context.Context, layoutDir string, opts ...Option) ([]Built, error) {
 	var o options
 	for _, opt := range opts {
@@ -119,8 +138,13 @@ func Build(ctx context.Context, layoutDir string, opts ...Option) ([]Built, erro
 	if err != nil {
 		return nil, fmt.Errorf("build stand-ins: %w", err)
 	}
+	// Private to minikit's user, as everything under its home: what a
+	// stand-in holds is what every build on it trusts.
 	for _, d := range []string{layoutDir, work, filepath.Join(work, "logs")} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("build stand-ins: %w", err)
+		}
+		if err := os.Chmod(d, 0o700); err != nil {
 			return nil, fmt.Errorf("build stand-ins: %w", err)
 		}
 	}
@@ -134,6 +158,28 @@ func Build(ctx context.Context, layoutDir string, opts ...Option) ([]Built, erro
 	if err != nil {
 		return nil, fmt.Errorf("build stand-ins: %w", err)
 	}
+	prog := newProgress(o.progress)
+	damaged, removed, err := removeDamaged(lp, prog)
+	if err != nil {
+		return nil, fmt.Errorf("build stand-ins: %w", err)
+	}
+	if len(damaged) > 0 {
+		specs := lookup(catalog)
+		extra := append([]string(nil), o.only...)
+		for _, n := range sortedKeys(damaged) {
+			if _, ok := specs[n]; !ok {
+				prog.printf("%s: removed from the layout, it is damaged (%s) and not a stand-in any more", n, damaged[n])
+				continue
+			}
+			prog.printf("%s: damaged in the layout (%s): rebuilding it", n, damaged[n])
+			extra = append(extra, n)
+		}
+		if len(o.only) > 0 {
+			if todo, err = closure(catalog, extra); err != nil {
+				return nil, fmt.Errorf("build stand-ins: %w", err)
+			}
+		}
+	}
 	existing, err := layoutImages(lp)
 	if err != nil {
 		return nil, fmt.Errorf("build stand-ins: %w", err)
@@ -142,7 +188,7 @@ func Build(ctx context.Context, layoutDir string, opts ...Option) ([]Built, erro
 	if err := os.RemoveAll(tmp); err != nil {
 		return nil, fmt.Errorf("build stand-ins: clear scratch space: %w", err)
 	}
-	if err := os.MkdirAll(tmp, 0o755); err != nil {
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
 		return nil, fmt.Errorf("build stand-ins: %w", err)
 	}
 	defer os.RemoveAll(tmp)
@@ -151,7 +197,7 @@ func Build(ctx context.Context, layoutDir string, opts ...Option) ([]Built, erro
 		lp:       lp,
 		work:     work,
 		tmp:      tmp,
-		prog:     newProgress(o.progress),
+		prog:     prog,
 		run:      &runner{logPath: filepath.Join(work, "logs", "build.log")},
 		specs:    lookup(catalog),
 		images:   map[string]v1.Image{},
@@ -159,9 +205,11 @@ func Build(ctx context.Context, layoutDir string, opts ...Option) ([]Built, erro
 		goLayers: map[string]v1.Layer{},
 		debCache: map[string]string{},
 		testCA:   o.testCA,
+		indexURL: o.indexURL,
 	}
 	var out []Built
-	replaced := false
+	replaced := removed
+	changed := false
 	for _, spec := range todo {
 		if err := ctx.Err(); err != nil {
 			return out, fmt.Errorf("build stand-ins: %w", err)
@@ -170,7 +218,7 @@ func Build(ctx context.Context, layoutDir string, opts ...Option) ([]Built, erro
 		if spec.Parent != "" {
 			parent = b.images[spec.Parent]
 		}
-		if img, ok := existing[spec.Name]; ok && upToDate(img, spec, parent) && b.hasCurrentCA(img, spec) {
+		if img, ok := existing[spec.Name]; ok && upToDate(img, spec, parent) && b.hasCurrentCA(img, spec) && b.hasCurrentIndex(img, spec) {
 			b.images[spec.Name] = img
 			r, err := report(spec.Name, img, false, 0)
 			if err != nil {
@@ -193,6 +241,11 @@ func Build(ctx context.Context, layoutDir string, opts ...Option) ([]Built, erro
 					return err
 				}
 			}
+			if spec.pip {
+				if img, err = setLabel(img, LabelPipIndex, b.indexURL); err != nil {
+					return err
+				}
+			}
 			img, err = b.store(ctx, spec, img)
 			return err
 		})
@@ -203,10 +256,12 @@ func Build(ctx context.Context, layoutDir string, opts ...Option) ([]Built, erro
 			replaced = true
 		}
 		b.images[spec.Name] = img
+		changed = true
 		r, err := report(spec.Name, img, true, time.Since(t0))
 		if err != nil {
 			return out, fmt.Errorf("build stand-in %s: %w", spec.Name, err)
 		}
+		r.Repaired = damaged[spec.Name]
 		out = append(out, r)
 	}
 	if replaced {
@@ -216,6 +271,15 @@ func Build(ctx context.Context, layoutDir string, opts ...Option) ([]Built, erro
 		}
 		b.prog.printf("removed %d unused blobs from the layout", n)
 	}
+	if changed || replaced {
+		// Verify what was written, which also records it as verified.
+		if err := CheckLayout(layoutDir); err != nil {
+			return out, fmt.Errorf("build stand-ins: %w", err)
+		}
+	}
+	if err := b.buildIndex(ctx, layoutDir); err != nil {
+		return out, fmt.Errorf("build stand-ins: %w", err)
+	}
 	b.pruneRootfs()
 	b.prog.printf("stand-ins ready in %s", layoutDir)
 	return out, nil
@@ -224,7 +288,7 @@ func Build(ctx context.Context, layoutDir string, opts ...Option) ([]Built, erro
 // lockDir takes an exclusive lock on dir/.lock so two builds never share a
 // work directory and layout.
 func lockDir(dir string) (func(), error) {
-	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock work directory: %w", err)
 	}
@@ -250,6 +314,62 @@ func openLayout(dir string) (layout.Path, error) {
 		return "", fmt.Errorf("create layout %s: %w", dir, err)
 	}
 	return lp, nil
+}
+
+// removeDamaged checks the layout's blobs (as CheckLayout does), removes
+// the bad ones and the index entries of the images that use them, and
+// returns what was wrong, by image name; removed says whether anything
+// was removed. An unreadable index.json is replaced by an empty one:
+// every image is then missing.
+func removeDamaged(lp layout.Path, prog *progress) (damaged map[string]string, removed bool, err error) {
+	c, err := readContents(string(lp))
+	if errors.Is(err, ErrCorrupt) {
+		prog.printf("the layout index is unreadable (%v): starting a new one", err)
+		if _, err := layout.Write(string(lp), empty.Index); err != nil {
+			return nil, false, fmt.Errorf("replace the unreadable layout index: %w", err)
+		}
+		return nil, true, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	bad := c.verify()
+	if len(bad) == 0 {
+		return nil, false, nil
+	}
+	damaged = map[string]string{}
+	for _, b := range bad {
+		if err := os.Remove(c.blobPath(b.use.desc.Digest)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, false, fmt.Errorf("remove damaged blob: %w", err)
+		}
+		what := fmt.Sprintf("%s %s: %s", b.use.kind, shortDigest(b.use.desc.Digest), b.why)
+		for _, img := range b.use.images {
+			if damaged[img] != "" {
+				damaged[img] += "; "
+			}
+			damaged[img] += what
+		}
+	}
+	err = lp.RemoveDescriptors(func(d v1.Descriptor) bool {
+		n := d.Annotations[AnnotationRefName]
+		if n == "" {
+			n = d.Digest.String()
+		}
+		return damaged[n] != ""
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("remove damaged images from the layout index: %w", err)
+	}
+	return damaged, true, nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // layoutImages returns the layout's images by their ref.name annotation.
@@ -346,6 +466,9 @@ func (b *builder) build(ctx context.Context, spec Spec, parent v1.Image) (v1.Ima
 	if spec.Parent != "" && parent == nil {
 		return nil, fmt.Errorf("parent %s not built", spec.Parent)
 	}
+	if err := checkSuite(spec, b.specs); err != nil {
+		return nil, err
+	}
 	switch spec.recipe {
 	case recipeDebootstrap:
 		return b.buildDebootstrap(ctx, spec)
@@ -362,6 +485,32 @@ func (b *builder) build(ctx context.Context, spec Spec, parent v1.Image) (v1.Ima
 	default:
 		return nil, fmt.Errorf("unknown recipe %d", spec.recipe)
 	}
+}
+
+// checkSuite says whether spec's suite is one its recipe can use: a
+// derived stand-in's is its parent's (apt-get reads the parent's
+// sources), a dpkg-deb one's is bookworm (the host's apt fetches its
+// .debs), and only these recipes make links.
+func checkSuite(spec Spec, specs map[string]Spec) error {
+	switch spec.recipe {
+	case recipeApt, recipeAlias, recipeGo:
+		if p := specs[spec.Parent]; p.suite() != spec.suite() {
+			return fmt.Errorf("suite %s, but its parent %s is from %s", spec.suite(), spec.Parent, p.suite())
+		}
+	case recipeDebs, recipeDistroless:
+		if spec.suite() != debianSuite {
+			return fmt.Errorf("suite %s: dpkg-deb stand-ins unpack %s packages only", spec.suite(), debianSuite)
+		}
+	}
+	if len(spec.links) > 0 && spec.recipe != recipeApt {
+		return errors.New("only apt stand-ins make links")
+	}
+	for p, target := range spec.links {
+		if !strings.HasPrefix(p, "/") || strings.ContainsAny(p+target, " \n") {
+			return fmt.Errorf("link %q -> %q: want an absolute path, no spaces", p, target)
+		}
+	}
+	return nil
 }
 
 // newBase is the empty OCI image every base stand-in starts from.

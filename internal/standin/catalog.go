@@ -1,7 +1,8 @@
-// Package standin builds offline stand-ins for the docker.io base images
-// minikit's recipes start from, assembled from Debian bookworm packages, into
-// an OCI image layout, and serves that layout from a loopback registry that
-// buildkitd can use as its docker.io mirror.
+// Package standin builds offline stand-ins for the docker.io (and
+// gcr.io/distroless) base images minikit's recipes start from, assembled
+// from Debian packages, into an OCI image layout, and serves that layout
+// from a loopback registry that buildkitd can use as its docker.io and
+// gcr.io mirror.
 //
 // The stand-ins are not the real images: they have the same names, the same
 // kind of userland (glibc or musl, compilers, interpreters) and the same
@@ -20,6 +21,9 @@ const (
 	LabelStandIn = "org.minikit.stand-in"
 	LabelFrom    = "org.minikit.stand-in.from"
 	LabelVersion = "org.minikit.stand-in.version"
+	// LabelPipIndex is the package index the python stand-ins' pip uses
+	// (index-url in /etc/pip.conf): minikit's, on the stand-in registry.
+	LabelPipIndex = "org.minikit.stand-in.pip-index"
 	// LabelTestCA is the SHA-256 fingerprint of the test CA appended to
 	// the image's CA bundle (see tlsca), on the stand-ins that install one.
 	LabelTestCA = "org.minikit.stand-in.test-ca"
@@ -28,7 +32,9 @@ const (
 	AnnotationRefName = "org.opencontainers.image.ref.name"
 )
 
-// Debian is where every stand-in's packages come from.
+// Debian is where every stand-in's packages come from: bookworm, unless a
+// Spec names another suite (the Java images, from the suite that packages
+// their Java version).
 const (
 	debianSuite  = "bookworm"
 	debianMirror = "http://deb.debian.org/debian"
@@ -74,7 +80,9 @@ const (
 
 // Spec describes one stand-in image.
 type Spec struct {
-	// Name is the docker.io repository and tag, e.g. "library/gcc:12-bookworm".
+	// Name is the repository and tag as buildkitd asks the mirror for it:
+	// the image's reference without its registry host, docker.io's
+	// "library/gcc:12-bookworm" or gcr.io's "distroless/static-debian12:latest".
 	Name string
 	// Parent is the stand-in whose layers this one starts from ("" for a base).
 	Parent string
@@ -85,6 +93,11 @@ type Spec struct {
 	From string
 	// Packages are the Debian packages the recipe installs or unpacks.
 	Packages []string
+	// Suite is the Debian suite the packages come from ("" is
+	// bookworm): the suite a debootstrap base bootstraps, and the one an
+	// apt stand-in's parent was bootstrapped from (apt-get reads its
+	// sources there). The dpkg-deb recipes unpack bookworm's packages.
+	Suite string
 
 	Env        []string
 	Cmd        []string
@@ -95,6 +108,21 @@ type Spec struct {
 	goVersion string
 	// alpine: applet links also at busybox's full paths, and an Alpine-like os-release.
 	alpine bool
+	// links are symbolic links (path -> target) recipeApt makes after
+	// installing Packages, e.g. a Java home at the upstream image's path.
+	links map[string]string
+	// pip: pip installs into the system Python (no EXTERNALLY-MANAGED
+	// marker, as in the official python images) from minikit's package
+	// index, named in /etc/pip.conf and in the LabelPipIndex label.
+	pip bool
+}
+
+// suite is the Debian suite of the stand-in's packages.
+func (s Spec) suite() string {
+	if s.Suite == "" {
+		return debianSuite
+	}
+	return s.Suite
 }
 
 // hasCABundle says whether the stand-in's own layer makes a CA bundle
@@ -154,7 +182,7 @@ func Catalog() []Spec {
 		{
 			Name:    "library/debian:bookworm",
 			Version: "1",
-			From:    "debootstrap --variant=minbase bookworm " + debianMirror + " (downloaded .debs and apt lists removed)",
+			From:    debootstrapFrom(debianSuite),
 			Env:     debianEnv,
 			Cmd:     []string{"bash"},
 			recipe:  recipeDebootstrap,
@@ -229,26 +257,18 @@ func Catalog() []Spec {
 			Cmd:      []string{"bash"},
 			recipe:   recipeApt,
 		},
-		{
-			Name:     "library/python:3.11-bookworm",
-			Parent:   "library/debian:bookworm",
-			Version:  "1",
-			From:     "library/debian:bookworm stand-in (debootstrap bookworm minbase) + apt-get install --no-install-recommends python3 python-is-python3 (Debian's Python 3.11, no pip)",
-			Packages: []string{"python3", "python-is-python3"},
-			Env:      append([]string{"LANG=C.UTF-8"}, debianEnv...),
-			Cmd:      []string{"python3"},
-			recipe:   recipeApt,
-		},
-	}, distrolessCatalog()...)
+		pythonSlimSpec(debianEnv),
+		pythonFullSpec(debianEnv),
+	}, append(distrolessCatalog(), javaCatalog()...)...)
 }
 
 // distrolessCatalog lists the distroless-style run images, assembled from
-// Debian packages the way gcr.io/distroless assembles its images. The
-// registry mirror only covers docker.io, so they are named under docker.io
-// (docker.io/minikit/distroless-static:debian12 stands for
-// gcr.io/distroless/static-debian12). They have no shell and no CMD.
-// java-base and python3-minimal are smaller than their upstream
-// namesakes: each carries what its recipe's program needs, no more.
+// Debian packages the way gcr.io/distroless assembles its images, under
+// the upstream names (the registry is buildkitd's mirror for gcr.io too:
+// gcr.io/distroless/static-debian12:latest is asked for as
+// distroless/static-debian12:latest). They have no shell and no CMD.
+// java-base and python3 are smaller than their upstream namesakes: each
+// carries what its recipe's program needs, no more.
 func distrolessCatalog() []Spec {
 	static := []string{"base-files", "netbase", "tzdata", "media-types", "ca-certificates"}
 	base := append(slices.Clip(static), "libc6", "libssl3")
@@ -260,7 +280,7 @@ func distrolessCatalog() []Spec {
 	}
 	return []Spec{
 		{
-			Name:     "minikit/distroless-static:debian12",
+			Name:     "distroless/static-debian12:latest",
 			Version:  "1",
 			From:     from("static-debian12") + strings.Join(static, " ") + " (CA bundle with minikit's test CA appended); root, nobody and nonroot (65532) users; no libc, no shell",
 			Packages: static,
@@ -268,7 +288,7 @@ func distrolessCatalog() []Spec {
 			recipe:   recipeDistroless,
 		},
 		{
-			Name:     "minikit/distroless-base:debian12",
+			Name:     "distroless/base-debian12:latest",
 			Version:  "1",
 			From:     from("base-debian12") + "the static set + libc6 libssl3 (glibc, OpenSSL); no libgcc_s, no shell",
 			Packages: base,
@@ -276,7 +296,7 @@ func distrolessCatalog() []Spec {
 			recipe:   recipeDistroless,
 		},
 		{
-			Name:     "minikit/distroless-cc:debian12",
+			Name:     "distroless/cc-debian12:latest",
 			Version:  "1",
 			From:     from("cc-debian12") + "the base set + libgcc-s1 libstdc++6; no shell",
 			Packages: cc,
@@ -287,7 +307,7 @@ func distrolessCatalog() []Spec {
 			// A runtime made by Debian's jlink needs libz.so.1 (the java
 			// launcher, libjli, libzip) besides glibc, libstdc++ and
 			// libgcc_s (libjvm): cc has no zlib.
-			Name:     "minikit/distroless-java-base:debian12",
+			Name:     "distroless/java-base-debian12:latest",
 			Version:  "1",
 			From:     from("java-base-debian12") + "the cc set + zlib1g, what a headless Java runtime made by jlink links to; no fonts, no JRE, no shell",
 			Packages: append(slices.Clip(cc), "zlib1g"),
@@ -298,7 +318,7 @@ func distrolessCatalog() []Spec {
 			// Debian's minimal Python: the interpreter and the modules it
 			// needs to start, not the full standard library that
 			// gcr.io/distroless/python3-debian12 carries.
-			Name:     "minikit/distroless-python3-minimal:debian12",
+			Name:     "distroless/python3-debian12:latest",
 			Version:  "1",
 			From:     from("python3-debian12") + "the base set + " + strings.Join(pythonMinimal, " ") + " (Debian's minimal Python 3.11, not the full standard library); no shell",
 			Packages: append(slices.Clip(base), pythonMinimal...),
@@ -308,12 +328,89 @@ func distrolessCatalog() []Spec {
 	}
 }
 
-// normalizeName accepts "gcc:12-bookworm", "library/gcc:12-bookworm" and
-// "docker.io/library/gcc:12-bookworm" and returns the catalog form.
+// javaCatalog lists the Java images: Debian's OpenJDK of each major
+// version a recipe pins, from the suite that packages it. Each suite is
+// bootstrapped once (bookworm's is library/debian:bookworm) and a JDK is
+// its JRE stand-in plus the JDK package, so they share layers. The
+// eclipse-temurin ones link /opt/java/openjdk, Temurin's JAVA_HOME, to
+// Debian's Java home.
+func javaCatalog() []Spec {
+	debian := func(suite string) Spec {
+		return Spec{
+			Name:    "library/debian:" + suite,
+			Suite:   suite,
+			Version: "1",
+			From:    debootstrapFrom(suite),
+			Env:     []string{"PATH=" + debianPath},
+			Cmd:     []string{"bash"},
+			recipe:  recipeDebootstrap,
+		}
+	}
+	// temurin is eclipse-temurin:TAG: apt-get install pkgs on parent, with
+	// /opt/java/openjdk linking to home.
+	temurin := func(tag, parent, suite, home string, pkgs []string, cmd ...string) Spec {
+		return Spec{
+			Name:     "library/eclipse-temurin:" + tag,
+			Parent:   parent,
+			Suite:    suite,
+			Version:  "1",
+			From:     fmt.Sprintf("%s stand-in + apt-get install --no-install-recommends %s (Debian %s's OpenJDK, not an Eclipse Temurin build); /opt/java/openjdk links to %s", parent, strings.Join(pkgs, " "), suite, home),
+			Packages: pkgs,
+			Env:      []string{"JAVA_HOME=" + temurinHome, "PATH=" + temurinHome + "/bin:" + debianPath, "LANG=C.UTF-8"},
+			Cmd:      cmd,
+			recipe:   recipeApt,
+			links:    map[string]string{temurinHome: home},
+		}
+	}
+	jvm := func(major string) string { return "/usr/lib/jvm/java-" + major + "-openjdk-amd64" }
+	jre := func(major string) []string { return []string{"openjdk-" + major + "-jre-headless"} }
+	// Temurin's JDK images have binutils: jlink --strip-debug runs objcopy.
+	jdk := func(major string) []string { return []string{"openjdk-" + major + "-jdk-headless", "binutils"} }
+	jre8 := temurin("8-jre-alpine", "library/debian:sid", "sid", jvm("8")+"/jre", jre("8"), "/bin/sh")
+	jre8.From = "glibc, not musl, and not Alpine: " + jre8.From
+	corretto := Spec{
+		Name:    "library/amazoncorretto:21",
+		Parent:  "library/eclipse-temurin:21-jdk",
+		Suite:   "trixie",
+		Version: "1",
+		From:    "the layers of the library/eclipse-temurin:21-jdk stand-in (Debian trixie's OpenJDK 21 JDK), not Amazon Corretto 21 on Amazon Linux; JAVA_HOME is Debian's Java home",
+		Env:     []string{"LANG=C.UTF-8", "JAVA_HOME=" + jvm("21"), "PATH=" + debianPath},
+		Cmd:     []string{"/bin/bash"},
+		recipe:  recipeAlias,
+	}
+	return []Spec{
+		debian("sid"),
+		jre8,
+		temurin("8-jdk", "library/eclipse-temurin:8-jre-alpine", "sid", jvm("8"), jdk("8"), "/bin/bash"),
+		debian("bullseye"),
+		temurin("11-jre", "library/debian:bullseye", "bullseye", jvm("11"), jre("11"), "/bin/bash"),
+		temurin("11-jdk", "library/eclipse-temurin:11-jre", "bullseye", jvm("11"), jdk("11"), "jshell"),
+		// bookworm's openjdk-17-jdk-headless ships the jmods jlink needs.
+		temurin("17-jdk", "library/debian:bookworm", "bookworm", jvm("17"), jdk("17"), "jshell"),
+		debian("trixie"),
+		temurin("21-jre", "library/debian:trixie", "trixie", jvm("21"), jre("21"), "/bin/bash"),
+		temurin("21-jdk", "library/eclipse-temurin:21-jre", "trixie", jvm("21"), jdk("21"), "jshell"),
+		corretto,
+	}
+}
+
+// temurinHome is JAVA_HOME in the eclipse-temurin images.
+const temurinHome = "/opt/java/openjdk"
+
+// debootstrapFrom is the From label of a debootstrap base of suite.
+func debootstrapFrom(suite string) string {
+	return "debootstrap --variant=minbase " + suite + " " + debianMirror + " (downloaded .debs and apt lists removed)"
+}
+
+// normalizeName accepts "gcc:12-bookworm", "library/gcc:12-bookworm",
+// "docker.io/library/gcc:12-bookworm" and
+// "gcr.io/distroless/static-debian12:latest" and returns the catalog form,
+// the path buildkitd asks the mirror for.
 func normalizeName(n string) string {
 	n = strings.TrimSpace(n)
 	n = strings.TrimPrefix(n, "docker.io/")
 	n = strings.TrimPrefix(n, "index.docker.io/")
+	n = strings.TrimPrefix(n, "gcr.io/")
 	if n != "" && !strings.Contains(n, "/") {
 		n = "library/" + n
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
@@ -80,7 +81,38 @@ func TestIntegrationCheapStandIns(t *testing.T) {
 		}
 	}
 
-	addr := startServe(t, layoutDir, filepath.Join(dir, "state"))
+	// Damage: busybox's layer truncated, alpine's config edited at the
+	// same size. The next build finds both, says so and rebuilds them.
+	imgs, err := layoutImages(mustLayout(t, layoutDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bl, err := imgs["library/busybox:1.37"].Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	layer, _ := bl[0].Digest()
+	truncateBlob(t, layoutDir, layer)
+	cfg, _ := imgs["library/alpine:3.22"].ConfigName()
+	editSameSize(t, layoutDir, cfg)
+	if err := CheckLayout(layoutDir); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("damaged layout: %v, want ErrCorrupt", err)
+	}
+	repaired, err := Build(ctx, layoutDir, Only(names...), WorkDir(filepath.Join(dir, "work")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range repaired {
+		damaged := b.Name != "library/busybox:1.37-glibc"
+		if b.Rebuilt != damaged || (b.Repaired != "") != damaged {
+			t.Errorf("%s: rebuilt %v, repaired %q; want damaged=%v", b.Name, b.Rebuilt, b.Repaired, damaged)
+		}
+	}
+	if err := CheckLayout(layoutDir); err != nil {
+		t.Errorf("after the repair: %v", err)
+	}
+
+	addr := startServe(t, layoutDir, nil)
 	want := map[string]struct{ has, hasNot []string }{
 		"library/alpine:3.22": {
 			has:    []string{"bin/sh", "bin/busybox", "lib/ld-musl-x86_64.so.1", "etc/ssl/certs/ca-certificates.crt", "etc/passwd", "etc/group", "tmp/", "var/tmp/", "root/"},
@@ -166,4 +198,13 @@ func imageFiles(t *testing.T, img v1.Image) map[string]*tar.Header {
 			}
 		}
 	}
+}
+
+func mustLayout(t *testing.T, dir string) layout.Path {
+	t.Helper()
+	lp, err := layout.FromPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lp
 }

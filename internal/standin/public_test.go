@@ -9,11 +9,12 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
-// TestServePublicUnspecified: on 0.0.0.0 the registry publishes its
-// images over loopback and serves them on the other addresses too.
+// TestServePublicUnspecified: on 0.0.0.0 the registry serves its images
+// on loopback too, and stays read only.
 func TestServePublicUnspecified(t *testing.T) {
 	base, _, baseSpec, _ := testImages(t)
 	dir := t.TempDir()
@@ -35,33 +36,38 @@ func TestServePublicUnspecified(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- ServePublic(ctx, string(lp), filepath.Join(dir, "state"), "0.0.0.0:"+port, nil) }()
+	go func() { done <- ServePublic(ctx, string(lp), "0.0.0.0:"+port, nil, nil) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("ServePublic: %v", err)
 		}
 	})
+	rctx, rcancel := context.WithTimeout(ctx, 20*time.Second)
+	defer rcancel()
+	if err := Ready(rctx, "127.0.0.1:"+port, nil); err != nil {
+		t.Fatal(err)
+	}
 	ref, err := name.ParseReference("127.0.0.1:"+port+"/"+baseSpec.Name, name.Insecure)
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		got, err := remote.Image(ref)
-		if err == nil {
-			if mustDigest(t, got) != mustDigest(t, base) {
-				t.Fatal("digest differs after serving")
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pull %s: %v", ref, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	got, err := remote.Image(ref)
+	if err != nil {
+		t.Fatalf("pull %s: %v", ref, err)
+	}
+	if mustDigest(t, got) != mustDigest(t, base) {
+		t.Fatal("digest differs after serving")
+	}
+	img, err := random.Image(256, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img); err == nil {
+		t.Error("the public registry accepted a push")
 	}
 
-	if err := ServePublic(context.Background(), string(lp), t.TempDir(), "no-port", nil); err == nil {
+	if err := ServePublic(context.Background(), string(lp), "no-port", nil, nil); err == nil {
 		t.Error("ServePublic accepted an address without a port")
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -35,9 +36,10 @@ func (b *builder) buildDebootstrap(ctx context.Context, spec Spec) (v1.Image, er
 	if err := os.MkdirAll(cache, 0o755); err != nil {
 		return nil, err
 	}
-	err := b.prog.step(ctx, spec.Name+": debootstrap --variant=minbase "+debianSuite, func(ctx context.Context) error {
+	suite := spec.suite()
+	err := b.prog.step(ctx, spec.Name+": debootstrap --variant=minbase "+suite, func(ctx context.Context) error {
 		_, err := b.run.run(ctx, b.tmp, nil, false, "unshare", "--mount", "--propagation", "private", "--",
-			"debootstrap", "--variant=minbase", "--cache-dir="+cache, debianSuite, rootfs, debianMirror)
+			"debootstrap", "--variant=minbase", "--cache-dir="+cache, suite, rootfs, debianMirror)
 		return err
 	})
 	if err != nil {
@@ -68,7 +70,7 @@ func (b *builder) buildDebootstrap(ctx context.Context, spec Spec) (v1.Image, er
 	if err != nil {
 		return nil, err
 	}
-	img, err := configure(nil, layer, spec, "debootstrap --variant=minbase "+debianSuite+" "+debianMirror)
+	img, err := configure(nil, layer, spec, "debootstrap --variant=minbase "+suite+" "+debianMirror)
 	if err != nil {
 		return nil, err
 	}
@@ -161,8 +163,8 @@ func (b *builder) rootfsFor(ctx context.Context, name string) (string, error) {
 // `unshare --mount --propagation private`, so every mount it makes dies
 // with it, whatever happens.
 const aptScript = `set -e
-lower=$1 upper=$2 work=$3 merged=$4 archives=$5 lists=$6
-shift 6
+lower=$1 upper=$2 work=$3 merged=$4 archives=$5 lists=$6 links=$7
+shift 7
 mount -t overlay overlay -o "lowerdir=$lower,upperdir=$upper,workdir=$work,redirect_dir=off,metacopy=off,index=off" "$merged"
 mount -t proc proc "$merged/proc"
 mount --rbind /dev "$merged/dev"
@@ -174,11 +176,28 @@ in_root() {
 	chroot "$merged" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 		HOME=/root LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@"
 }
-in_root apt-get -q -o Acquire::Retries=3 update
+# sid's Release carries a Valid-Until (a stable suite's carries none) and
+# the archive may serve it past that date; its signature is still checked.
+in_root apt-get -q -o Acquire::Retries=3 -o Acquire::Check-Valid-Until=false update
 in_root apt-get -q -y -o Acquire::Retries=3 install --no-install-recommends "$@"
+printf '%s\n' "$links" | while read -r link target; do
+	[ -n "$link" ] || continue
+	in_root mkdir -p "$(dirname "$link")"
+	in_root ln -sfn "$target" "$link"
+done
 : > "$merged/etc/resolv.conf"
 rm -f "$merged"/var/cache/apt/*.bin
 `
+
+// linkList is spec.links as aptScript reads them: "PATH TARGET" lines,
+// sorted by path.
+func (s Spec) linkList() string {
+	var b strings.Builder
+	for _, p := range slices.Sorted(maps.Keys(s.links)) {
+		b.WriteString(p + " " + s.links[p] + "\n")
+	}
+	return b.String()
+}
 
 // buildApt installs spec.Packages with apt-get in a chroot on an overlay
 // of the parent's rootfs; the overlay's upper dir becomes the new layer.
@@ -197,8 +216,9 @@ func (b *builder) buildApt(ctx context.Context, spec Spec, parent v1.Image) (v1.
 	upper := filepath.Join(scratch, "upper")
 	ovWork := filepath.Join(scratch, "work")
 	merged := filepath.Join(scratch, "merged")
-	archives := filepath.Join(b.work, "apt-cache", "archives")
-	lists := filepath.Join(b.work, "apt-cache", "lists")
+	// One cache per suite: apt-get update drops the lists of other suites.
+	archives := filepath.Join(b.work, "apt-cache", spec.suite(), "archives")
+	lists := filepath.Join(b.work, "apt-cache", spec.suite(), "lists")
 	for _, d := range []string{upper, ovWork, merged, filepath.Join(archives, "partial"), filepath.Join(lists, "partial")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
@@ -207,7 +227,7 @@ func (b *builder) buildApt(ctx context.Context, spec Spec, parent v1.Image) (v1.
 	what := spec.Name + ": apt-get install " + strings.Join(spec.Packages, " ")
 	err = b.prog.step(ctx, what, func(ctx context.Context) error {
 		args := append([]string{"--mount", "--propagation", "private", "--", "/bin/sh", "-ec", aptScript, "sh",
-			lower, upper, ovWork, merged, archives, lists}, spec.Packages...)
+			lower, upper, ovWork, merged, archives, lists, spec.linkList()}, spec.Packages...)
 		_, err := b.run.run(ctx, scratch, nil, false, "unshare", args...)
 		return err
 	})
@@ -219,12 +239,21 @@ func (b *builder) buildApt(ctx context.Context, spec Spec, parent v1.Image) (v1.
 			return nil, err
 		}
 	}
+	if spec.pip {
+		if err := b.pipFiles(upper, lower); err != nil {
+			return nil, err
+		}
+	}
 	skip := append([]string{"tmp", "var/tmp", "var/cache/apt/archives", "var/lib/apt/lists"}, rootfsSkip...)
 	layer, err := b.layerFromTree(ctx, spec.Name, upper, treeOptions{overlay: true, skipContents: skip, lower: lower})
 	if err != nil {
 		return nil, err
 	}
-	return configure(parent, layer, spec, "apt-get install -y --no-install-recommends "+strings.Join(spec.Packages, " "))
+	createdBy := "apt-get install -y --no-install-recommends " + strings.Join(spec.Packages, " ")
+	for _, link := range slices.Sorted(maps.Keys(spec.links)) {
+		createdBy += "; ln -s " + spec.links[link] + " " + link
+	}
+	return configure(parent, layer, spec, createdBy)
 }
 
 // buildGo appends the layer of spec's Go toolchain, made once per Go
@@ -549,30 +578,40 @@ func (b *builder) fetchDebs(ctx context.Context, pkgs []string) ([]string, error
 				return err
 			}
 		}
+		// The missing ones in one apt-get download.
+		var missing []debURI
 		for _, u := range uris {
-			dest := filepath.Join(cache, u.file)
-			if ok, err := fileHasSHA256(dest, u.sha256); err == nil && ok {
-				out = append(out, dest)
-				continue
+			if ok, err := fileHasSHA256(filepath.Join(cache, u.file), u.sha256); err != nil || !ok {
+				missing = append(missing, u)
 			}
+		}
+		if len(missing) > 0 {
 			dl, err := os.MkdirTemp(b.tmp, "dl-*")
 			if err != nil {
 				return err
 			}
-			if _, err := b.run.run(ctx, dl, nil, false, "apt-get", "-q", "-o", "APT::Sandbox::User=root", "download", u.pkg); err != nil {
+			args := []string{"-q", "-o", "APT::Sandbox::User=root", "download", "--"}
+			for _, u := range missing {
+				args = append(args, u.pkg)
+			}
+			if _, err := b.run.run(ctx, dl, nil, false, "apt-get", args...); err != nil {
 				return err
 			}
-			got, err := filepath.Glob(filepath.Join(dl, "*.deb"))
-			if err != nil || len(got) != 1 {
-				return fmt.Errorf("apt-get download %s: expected one .deb, got %d", u.pkg, len(got))
+			for _, u := range missing {
+				got, err := filepath.Glob(filepath.Join(dl, u.pkg+"_*.deb"))
+				if err != nil || len(got) != 1 {
+					return fmt.Errorf("apt-get download %s: expected one .deb, got %d", u.pkg, len(got))
+				}
+				if ok, err := fileHasSHA256(got[0], u.sha256); err != nil || !ok {
+					return fmt.Errorf("apt-get download %s: checksum mismatch (%v)", u.pkg, err)
+				}
+				if err := os.Rename(got[0], filepath.Join(cache, u.file)); err != nil {
+					return err
+				}
 			}
-			if ok, err := fileHasSHA256(got[0], u.sha256); err != nil || !ok {
-				return fmt.Errorf("apt-get download %s: checksum mismatch (%v)", u.pkg, err)
-			}
-			if err := os.Rename(got[0], dest); err != nil {
-				return err
-			}
-			out = append(out, dest)
+		}
+		for _, u := range uris {
+			out = append(out, filepath.Join(cache, u.file))
 		}
 		return nil
 	})

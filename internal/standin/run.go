@@ -130,7 +130,7 @@ func (r *runner) run(ctx context.Context, dir string, env []string, capture bool
 	tail := &tailBuffer{max: 4096}
 	var logw io.Writer = tail
 	if r.logPath != "" {
-		f, err := os.OpenFile(r.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		f, err := os.OpenFile(r.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 		if err != nil {
 			return nil, fmt.Errorf("open log: %w", err)
 		}

@@ -9,18 +9,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/minikit/minikit/pkg/llbdefs"
@@ -28,8 +23,8 @@ import (
 
 func TestCatalog(t *testing.T) {
 	specs := Catalog()
-	if len(specs) != 16 {
-		t.Errorf("catalog has %d stand-ins, want 16", len(specs))
+	if len(specs) != 28 {
+		t.Errorf("catalog has %d stand-ins, want 28", len(specs))
 	}
 	seen := map[string]int{}
 	for i, s := range specs {
@@ -37,8 +32,8 @@ func TestCatalog(t *testing.T) {
 			t.Errorf("duplicate name %s", s.Name)
 		}
 		seen[s.Name] = i
-		if !(strings.HasPrefix(s.Name, "library/") || strings.HasPrefix(s.Name, "minikit/distroless-")) || s.Tag() == "" {
-			t.Errorf("%s: want library/NAME:TAG (or minikit/distroless-NAME:TAG)", s.Name)
+		if !(strings.HasPrefix(s.Name, "library/") || strings.HasPrefix(s.Name, "distroless/") && strings.HasSuffix(s.Repository(), "-debian12")) || s.Tag() == "" {
+			t.Errorf("%s: want library/NAME:TAG (or distroless/NAME-debian12:TAG)", s.Name)
 		}
 		// Distroless images have no CMD, as upstream.
 		if s.Version == "" || s.From == "" || (len(s.Cmd) == 0 && s.recipe != recipeDistroless) {
@@ -580,127 +575,6 @@ func TestUpToDateParentChanged(t *testing.T) {
 	}
 }
 
-// TestServeLayout serves a layout written without root and pulls back.
-func TestServeLayout(t *testing.T) {
-	base, derived, baseSpec, derivedSpec := testImages(t)
-	dir := t.TempDir()
-	lp, err := openLayout(filepath.Join(dir, "layout"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &builder{lp: lp}
-	for _, p := range []struct {
-		img  v1.Image
-		spec Spec
-	}{{base, baseSpec}, {derived, derivedSpec}} {
-		if _, err := b.store(context.Background(), p.spec, p.img); err != nil {
-			t.Fatal(err)
-		}
-	}
-	addr := startServe(t, string(lp), filepath.Join(dir, "state"))
-	for _, p := range []struct {
-		img  v1.Image
-		spec Spec
-	}{{base, baseSpec}, {derived, derivedSpec}} {
-		ref, err := name.ParseReference(addr+"/"+p.spec.Name, name.Insecure)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := remote.Image(ref)
-		if err != nil {
-			t.Fatalf("pull %s: %v", ref, err)
-		}
-		if mustDigest(t, got) != mustDigest(t, p.img) {
-			t.Errorf("%s: digest differs after serving", p.spec.Name)
-		}
-		layers, err := got.Layers()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, l := range layers {
-			rc, err := l.Compressed()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := io.Copy(io.Discard, rc); err != nil {
-				t.Fatalf("%s: read layer: %v", p.spec.Name, err)
-			}
-			rc.Close()
-		}
-	}
-	if entries, _ := os.ReadDir(filepath.Join(dir, "state", "blobs")); len(entries) != 0 {
-		t.Errorf("layout blobs were copied into the registry state: %v", entries)
-	}
-}
-
-// startServe runs serve on a free loopback port until the test ends.
-func startServe(t *testing.T, layoutDir, stateDir string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	var logbuf safeBuffer
-	go func() { done <- serve(ctx, layoutDir, stateDir, ln, &logbuf) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v\n%s", err, logbuf.String())
-		}
-	})
-	rctx, rcancel := context.WithTimeout(ctx, 20*time.Second)
-	defer rcancel()
-	if err := Ready(rctx, addr); err != nil {
-		t.Fatal(err)
-	}
-	// Ready answers once the listener is up; the manifests follow.
-	want, err := layout.ImageIndexFromPath(layoutDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	im, _ := want.IndexManifest()
-	for _, d := range im.Manifests {
-		ref, err := name.ParseReference(addr+"/"+d.Annotations[AnnotationRefName], name.Insecure)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for {
-			if _, err := remote.Head(ref, remote.WithContext(rctx)); err == nil {
-				break
-			}
-			if rctx.Err() != nil {
-				t.Fatalf("%s never published:\n%s", ref, logbuf.String())
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	return addr
-}
-
-func TestServeRejectsNonLoopback(t *testing.T) {
-	err := Serve(context.Background(), t.TempDir(), t.TempDir(), "0.0.0.0:5055", nil)
-	if err == nil || !strings.Contains(err.Error(), "loopback") {
-		t.Errorf("err = %v, want a loopback error", err)
-	}
-}
-
-func TestReadyHonoursContext(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens there now
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel()
-	if err := Ready(ctx, addr); err == nil {
-		t.Error("Ready on a closed port: want error")
-	}
-}
-
 func TestStoreReplacesAndCollectsGarbage(t *testing.T) {
 	base, derived, baseSpec, _ := testImages(t)
 	lp, err := openLayout(filepath.Join(t.TempDir(), "layout"))
@@ -739,13 +613,13 @@ func TestStoreReplacesAndCollectsGarbage(t *testing.T) {
 	}
 }
 
-// Every image an offline recipe (seed or extra) starts from has a
-// stand-in: the recipes marked Offline must build with no registry.
+// Every image a recipe built offline (seed or extra, Offline or Partial)
+// starts from has a stand-in: those recipes must build with no registry.
 func TestOfflineRecipesHaveStandIns(t *testing.T) {
 	byName := lookup(Catalog())
 	n := 0
 	for _, r := range llbdefs.All() {
-		if r.StandIn != llbdefs.Offline {
+		if !r.BuildsOffline() {
 			continue
 		}
 		for _, img := range r.Images() {

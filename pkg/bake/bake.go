@@ -129,7 +129,7 @@ func Generate(recipes []llbdefs.Recipe, opts ...Option) (hcl []byte, dockerfiles
 			continue
 		}
 		def = append(def, t)
-		if r.StandIn == llbdefs.Offline {
+		if r.BuildsOffline() {
 			standins = append(standins, t)
 		}
 		p := r.Program()

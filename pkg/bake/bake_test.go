@@ -85,7 +85,7 @@ func TestGenerateGroupsAndTargets(t *testing.T) {
 			failing = append(failing, name)
 		default:
 			def = append(def, name)
-			if r.StandIn == llbdefs.Offline {
+			if r.BuildsOffline() {
 				standins = append(standins, name)
 			}
 			if !slices.Contains(g[r.Program()], name) {

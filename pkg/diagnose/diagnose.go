@@ -80,6 +80,12 @@ func Explain(ctx context.Context, fsys FS, r Run) Diagnosis {
 		return explainExec(ctx, fsys, r, ef)
 	}
 	d := Classify(text)
+	if d.Kind == "" || d.Kind == ClassVersion {
+		// The class file and the runtime say it, whatever stderr says.
+		if jd, ok := explainJava(ctx, fsys, r); ok {
+			return jd
+		}
+	}
 	if d.Kind == "" {
 		d = Diagnosis{Kind: Exited, Reason: fmt.Sprintf("exited with code %d", r.Code)}
 		if l := lastLine(r.Stderr); l != "" {

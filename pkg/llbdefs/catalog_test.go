@@ -3,6 +3,9 @@ package llbdefs
 import (
 	"bufio"
 	"context"
+	"fmt"
+	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -79,34 +82,132 @@ func TestCatalogMatchesSeedFile(t *testing.T) {
 		t.Skipf("seed matrix not found at %s: outcome cross-check not run", path)
 	}
 	defer f.Close()
+	seed, err := readSeedTable(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
 	rows := 0
 	cat := Catalog()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		cells := strings.Split(sc.Text(), "|")
-		if len(cells) < 9 {
-			continue
-		}
-		name := strings.TrimSpace(cells[1])
+	for _, row := range seed {
+		name := row["name"]
 		r, ok := Lookup(cat, name)
 		if !ok {
 			continue
 		}
 		rows++
-		if want := strings.TrimSpace(cells[5]); string(r.Expect) != want {
+		if want := row["outcome"]; string(r.Expect) != want {
 			t.Errorf("%s: expect %q, seed says %q", name, r.Expect, want)
 		}
-		standIn := strings.Fields(strings.TrimSpace(cells[7]))[0]
-		if string(r.StandIn) != standIn {
-			t.Errorf("%s: stand-in %q, seed says %q", name, r.StandIn, standIn)
+		standIn := strings.Fields(row["stand-in"])
+		if len(standIn) == 0 {
+			t.Errorf("%s: seed row has an empty stand-in cell", name)
+		} else if string(r.StandIn) != standIn[0] {
+			t.Errorf("%s: stand-in %q, seed says %q", name, r.StandIn, standIn[0])
 		}
-		shell := strings.HasPrefix(strings.TrimSpace(cells[4]), "shell")
+		shell := strings.HasPrefix(row["CMD form"], "shell")
 		if r.Cmd.Shell != shell {
-			t.Errorf("%s: shell-form CMD %v, seed says %q", name, r.Cmd.Shell, cells[4])
+			t.Errorf("%s: shell-form CMD %v, seed says %q", name, r.Cmd.Shell, row["CMD form"])
 		}
 	}
 	if rows != 51 {
 		t.Errorf("matched %d seed rows, want 51", rows)
+	}
+}
+
+// seedWhy is the seed table's only optional column: some rows leave their
+// "why" cell out rather than empty.
+const seedWhy = "why"
+
+// readSeedTable reads the seed matrix's table, each row a map from the
+// header's column names to trimmed cells. A row one cell short lacks its
+// "why" cell: the columns before it are read from the start of the row,
+// the columns after it from the end. Any other cell count is an error.
+func readSeedTable(r io.Reader) ([]map[string]string, error) {
+	var header []string
+	var rows []map[string]string
+	sc := bufio.NewScanner(r)
+	for line := 1; sc.Scan(); line++ {
+		text := strings.TrimSpace(sc.Text())
+		if !strings.HasPrefix(text, "|") {
+			if header != nil && len(rows) > 0 {
+				break // the table has ended
+			}
+			continue
+		}
+		cells := strings.Split(strings.Trim(text, "|"), "|")
+		for i := range cells {
+			cells[i] = strings.TrimSpace(cells[i])
+		}
+		if header == nil {
+			header = cells
+			if !slices.Contains(header, seedWhy) {
+				return nil, fmt.Errorf("line %d: header %q has no %q column", line, header, seedWhy)
+			}
+			continue
+		}
+		if strings.Trim(strings.Join(cells, ""), "-: ") == "" {
+			continue // the separator row
+		}
+		why := slices.Index(header, seedWhy)
+		row := map[string]string{}
+		switch len(cells) {
+		case len(header):
+			for i, h := range header {
+				row[h] = cells[i]
+			}
+		case len(header) - 1:
+			for i, h := range header {
+				switch {
+				case i < why:
+					row[h] = cells[i]
+				case i > why:
+					row[h] = cells[i-1]
+				}
+			}
+		default:
+			return nil, fmt.Errorf("line %d: %d cells, header has %d", line, len(cells), len(header))
+		}
+		rows = append(rows, row)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if header == nil {
+		return nil, fmt.Errorf("no table")
+	}
+	return rows, nil
+}
+
+func TestReadSeedTableToleratesAMissingWhyCell(t *testing.T) {
+	const text = `Intro | with a bar.
+
+| name | build stage | final stage | CMD form | outcome | why | stand-in |
+|---|---|---|---|---|---|---|
+| a.full | gcc | same image | exec | 0 | a reason | yes |
+| b.short | openjdk | same image | shell | 1 | partial (glibc JRE) |
+| c.empty | gcc | scratch | exec | 127 | | no (apk) |
+
+Counts: | not a row |
+`
+	rows, err := readSeedTable(strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []map[string]string{
+		{"name": "a.full", "build stage": "gcc", "final stage": "same image", "CMD form": "exec", "outcome": "0", "why": "a reason", "stand-in": "yes"},
+		{"name": "b.short", "build stage": "openjdk", "final stage": "same image", "CMD form": "shell", "outcome": "1", "stand-in": "partial (glibc JRE)"},
+		{"name": "c.empty", "build stage": "gcc", "final stage": "scratch", "CMD form": "exec", "outcome": "127", "why": "", "stand-in": "no (apk)"},
+	}
+	if len(rows) != len(want) {
+		t.Fatalf("got %d rows, want %d: %v", len(rows), len(want), rows)
+	}
+	for i := range want {
+		if !maps.Equal(rows[i], want[i]) {
+			t.Errorf("row %d: got %v, want %v", i, rows[i], want[i])
+		}
+	}
+	if _, err := readSeedTable(strings.NewReader("| name | why | stand-in |\n|---|---|---|\n| x |\n")); err == nil {
+		t.Error("a row two cells short was accepted")
 	}
 }
 
@@ -172,7 +273,7 @@ func TestSharedBuildStagesShareVertices(t *testing.T) {
 		if r.SingleStage() {
 			continue
 		}
-		build := r.Stages()[0]
+		build := r.buildStage()
 		byStage[build.key()] = append(byStage[build.key()], r)
 		stages[build.key()] = build
 	}
@@ -252,6 +353,10 @@ func TestImageConfig(t *testing.T) {
 	if !slices.Contains(cfg.Config.Env, defaultPath) || cfg.Architecture != "amd64" || cfg.OS != "linux" {
 		t.Errorf("scratch config: %+v", cfg)
 	}
+	// FROM scratch with no WORKDIR: the Dockerfile frontend sets "/".
+	if cfg.Config.WorkingDir != "/" {
+		t.Errorf("scratch config: WorkingDir %q, want / as a Dockerfile gives it", cfg.Config.WorkingDir)
+	}
 
 	r, _ = Lookup(cat, "hello-go.golang")
 	cfg = r.ImageConfig(base)
@@ -285,7 +390,8 @@ func TestStagesAreValues(t *testing.T) {
 func TestRecipeShape(t *testing.T) {
 	cat := Catalog()
 	r, _ := Lookup(cat, "whatsmyip.golang.busybox-glibc")
-	if got := r.Images(); !slices.Equal(got, []string{Golang, Alpine, BusyboxGlibc}) {
+	// /etc/ssl is copied from alpine before the binary, as in the original.
+	if got := r.Images(); !slices.Equal(got, []string{Alpine, Golang, BusyboxGlibc}) {
 		t.Errorf("images: %v", got)
 	}
 	if r.BuildImage() != Golang || r.RunImage() != BusyboxGlibc || r.Program() != "whatsmyip" || !r.Network {
@@ -331,4 +437,46 @@ func asUnknown(err error, target **UnknownError) bool {
 	ue, ok := err.(*UnknownError)
 	*target = ue
 	return ok
+}
+
+// Every recipe that is not faithfully reproducible says why: an Online row
+// names what is missing (a musl-native toolchain, the apk index or GraalVM)
+// in a sentence of its own, a Partial row the one respect in which its
+// stand-in differs; an Offline row has nothing to say.
+func TestEveryRowNotOfflineSaysWhy(t *testing.T) {
+	seen := map[string]string{} // reason -> recipe
+	online := 0
+	for _, r := range All() {
+		switch r.StandIn {
+		case Offline:
+			if r.Offline != "" {
+				t.Errorf("%s is reproducible offline but has an Offline reason %q", r.Name, r.Offline)
+			}
+			continue
+		case Online:
+			online++
+			if !strings.Contains(r.Offline, "musl") && !strings.Contains(r.Offline, "apk") && !strings.Contains(r.Offline, "GraalVM") {
+				t.Errorf("%s: Offline reason %q names no missing musl toolchain, apk index or GraalVM", r.Name, r.Offline)
+			}
+		case Partial:
+			if r.Offline == "" {
+				t.Errorf("%s is partial but does not say how its stand-in differs (Offline)", r.Name)
+			}
+		default:
+			t.Errorf("%s: stand-in %q", r.Name, r.StandIn)
+		}
+		if r.Offline == "" {
+			continue
+		}
+		if len(r.Offline) < 40 {
+			t.Errorf("%s: Offline reason %q is too short to be specific", r.Name, r.Offline)
+		}
+		if other, dup := seen[r.Offline]; dup {
+			t.Errorf("%s and %s share the Offline reason %q", other, r.Name, r.Offline)
+		}
+		seen[r.Offline] = r.Name
+	}
+	if online != 13 {
+		t.Errorf("%d upstream-only rows, want the seed's 13", online)
+	}
 }

@@ -74,6 +74,12 @@ func header(b *strings.Builder, r Recipe) {
 	if r.Note != "" {
 		fmt.Fprintf(b, "# Note: %s.\n", oneLine(r.Note))
 	}
+	switch {
+	case r.StandIn == Partial:
+		fmt.Fprintf(b, "# Offline (partial stand-in): %s.\n", oneLine(r.Offline))
+	case r.StandIn == Online:
+		fmt.Fprintf(b, "# Upstream only: %s.\n", oneLine(r.Offline))
+	}
 }
 
 func outcomeText(o Outcome) string {

@@ -6,8 +6,9 @@ package llbdefs
 // Note says which image stands in for it.
 //
 // Offline, a registry of stand-ins assembled from Debian packages serves
-// the docker.io names below (see internal/standin); results built on them
-// are marked as stand-in results.
+// the docker.io names below, and the gcr.io ones of extras.go, as
+// buildkitd's mirror (see internal/standin); results built on them are
+// marked as stand-in results.
 const (
 	Alpine       = "docker.io/library/alpine:3.22"
 	Busybox      = "docker.io/library/busybox:1.37"
@@ -39,5 +40,5 @@ const (
 	JRE11         = "docker.io/library/eclipse-temurin:11-jre"
 	JDK17         = "docker.io/library/eclipse-temurin:17-jdk"
 	JDK17Alpine   = "docker.io/library/eclipse-temurin:17-jdk-alpine"
-	GraalVMNative = "ghcr.io/graalvm/native-image-community:17"
+	GraalVMNative = "ghcr.io/graalvm/native-image-community:25-muslib" // JDK 25, maintained (:17 gets no builds); -muslib: the musl toolchain --static --libc=musl needs
 )

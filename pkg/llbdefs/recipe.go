@@ -30,9 +30,9 @@ const (
 type Reproducible string
 
 const (
-	Offline Reproducible = "yes"     // every base has a stand-in
-	Partial Reproducible = "partial" // would need stand-ins not provided yet
-	Online  Reproducible = "no"      // needs a package index or image that cannot be recreated offline
+	Offline Reproducible = "yes"     // every base has a faithful stand-in
+	Partial Reproducible = "partial" // built and run on a stand-in that differs from upstream in one stated respect (Recipe.Offline)
+	Online  Reproducible = "no"      // upstream only: needs what no Debian suite packages (Recipe.Offline says what)
 )
 
 // Cmd is an image's CMD, in exec or shell form.
@@ -73,7 +73,17 @@ type Recipe struct {
 	Note    string // how this differs from the original (mapped tags, stand-ins)
 	Network bool   // the program needs the network when it runs
 	Extra   bool   // beyond the 51 seed rows (see Extras)
+
+	// Offline is, for a Partial recipe, the one respect in which its
+	// stand-in differs from the upstream image; for an Online one, why it
+	// cannot be reproduced offline (which musl-native toolchain, apk index
+	// or GraalVM is missing). Empty for an Offline recipe.
+	Offline string
 }
+
+// BuildsOffline reports whether the recipe is built and run on the
+// stand-ins: every recipe but the upstream-only (Online) ones.
+func (r Recipe) BuildsOffline() bool { return r.StandIn != Online }
 
 // Program is the sample the recipe builds: the name up to the first dot.
 func (r Recipe) Program() string {
@@ -108,7 +118,19 @@ func (r Recipe) Stages() []Stage {
 func (r Recipe) SingleStage() bool { return len(r.Final.deps()) == 0 }
 
 // BuildImage is the image the program is compiled (or prepared) in.
-func (r Recipe) BuildImage() string { return r.Stages()[0].from }
+func (r Recipe) BuildImage() string { return r.buildStage().from }
+
+// buildStage is the first stage that does something: an image that is only
+// copied from (COPY --from=alpine /etc/ssl) is no build stage.
+func (r Recipe) buildStage() Stage {
+	stages := r.Stages()
+	for _, s := range stages {
+		if len(s.steps) > 0 {
+			return s
+		}
+	}
+	return stages[0]
+}
 
 // RunImage is the final stage's base image; "" is scratch.
 func (r Recipe) RunImage() string { return r.Final.from }
@@ -148,6 +170,9 @@ func (r Recipe) ImageConfig(base ocispecs.Image) ocispecs.Image {
 	img := base
 	img.Platform = Platform()
 	cfg := img.Config
+	if r.Final.from == "" {
+		cfg.WorkingDir = "/" // the Dockerfile frontend's FROM scratch config
+	}
 	cfg.Env = append([]string(nil), base.Config.Env...)
 	if len(cfg.Env) == 0 {
 		cfg.Env = []string{defaultPath}

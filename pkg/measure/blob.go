@@ -77,6 +77,7 @@ type layerStats struct {
 	entries      []entry
 	files        int   // regular files
 	fileBytes    int64 // their sizes
+	dockerSize   int64 // what Docker counts for it (see dockerLayer)
 }
 
 type entryKind uint8
@@ -209,6 +210,7 @@ func readZstdLayer(r io.Reader) (*layerStats, error) {
 func readTarLayer(r io.Reader) (*layerStats, error) {
 	u := newHashReader(r)
 	st := &layerStats{}
+	docker := newDockerLayer()
 	tr := tar.NewReader(u)
 	for {
 		hdr, err := tr.Next()
@@ -218,6 +220,7 @@ func readTarLayer(r io.Reader) (*layerStats, error) {
 		if err != nil {
 			return nil, fmt.Errorf("tar stream, after %d entries: %w", len(st.entries), err)
 		}
+		docker.add(hdr)
 		e, ok := tarEntry(hdr)
 		if !ok {
 			continue
@@ -233,6 +236,7 @@ func readTarLayer(r io.Reader) (*layerStats, error) {
 	}
 	st.uncompressed = u.n
 	st.diffID = u.digest()
+	st.dockerSize = docker.size()
 	return st, nil
 }
 

@@ -46,6 +46,11 @@ type Image struct {
 	// registry), Uncompressed the sum of the layers' tar stream lengths.
 	Compressed   int64 `json:"compressed"`
 	Uncompressed int64 `json:"uncompressed"`
+	// DockerSize is the figure `docker image inspect --format '{{.Size}}'`
+	// (and `docker images`) shows once the image is loaded into a Docker
+	// daemon with an overlay-family graph driver: the sum of the layers'
+	// DockerSize.
+	DockerSize int64 `json:"docker_size"`
 
 	// BaseLayers is how many leading layers belong to the base image
 	// (the run image); BaseKnown is false when that could not be
@@ -92,6 +97,11 @@ type Layer struct {
 	Entries   int   `json:"entries"`
 	Files     int   `json:"files"`
 	FileBytes int64 `json:"file_bytes"`
+	// DockerSize is what Docker counts for the layer once unpacked: the
+	// sizes of its regular files and the lengths of its symbolic links'
+	// targets, each hard-linked file once; no tar headers, no directories,
+	// no whiteouts, and files of the layer shadowed by later layers too.
+	DockerSize int64 `json:"docker_size"`
 	// FromBase is set for the base image's layers.
 	FromBase bool `json:"from_base"`
 	// CreatedBy is the config history's created_by for this layer

@@ -260,6 +260,7 @@ func resolveManifest(st store, md digest.Digest, mediaType string, raw []byte, o
 			Entries:      len(st.entries),
 			Files:        st.files,
 			FileBytes:    st.fileBytes,
+			DockerSize:   st.dockerSize,
 		}
 		if i < len(nonEmpty) {
 			l.CreatedBy = nonEmpty[i].CreatedBy
@@ -267,6 +268,7 @@ func resolveManifest(st store, md digest.Digest, mediaType string, raw []byte, o
 		img.Layers = append(img.Layers, l)
 		img.Compressed += l.Compressed
 		img.Uncompressed += l.Uncompressed
+		img.DockerSize += l.DockerSize
 	}
 
 	img.BaseLayers, img.BaseKnown = baseLayers(o, img.Layers, nonEmpty)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -56,10 +57,7 @@ func budgetFor(r Recipe, budgets map[string]int64) (string, int64) {
 	}
 	pattern, budget := "", int64(0)
 	for p, b := range budgets {
-		if b <= 0 {
-			continue
-		}
-		if ok, err := path.Match(p, r.Name); err != nil || !ok {
+		if b <= 0 || !budgetApplies(p, r.Name) {
 			continue
 		}
 		if budget == 0 || b < budget || (b == budget && p < pattern) {
@@ -70,6 +68,31 @@ func budgetFor(r Recipe, budgets map[string]int64) (string, int64) {
 		return pattern, budget
 	}
 	return "", r.Budget
+}
+
+// budgetApplies reports whether the budget keyed by key (a recipe name or a
+// glob) applies to the recipe named name. A key that is not a valid glob
+// matches only itself.
+func budgetApplies(key, name string) bool {
+	if key == name {
+		return true
+	}
+	ok, err := path.Match(key, name)
+	return err == nil && ok
+}
+
+// UnmatchedBudgets returns, sorted, the keys of budgets that apply to none
+// of the recipes named: a misspelt name or glob that would otherwise leave
+// its budget silently unchecked.
+func UnmatchedBudgets(budgets map[string]int64, names []string) []string {
+	var out []string
+	for key := range budgets {
+		if !slices.ContainsFunc(names, func(n string) bool { return budgetApplies(key, n) }) {
+			out = append(out, key)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // ParseBudget parses "NAME=SIZE", NAME a recipe name or glob and SIZE as
@@ -98,14 +121,16 @@ func ParseBudget(s string) (string, int64, error) {
 
 var units = map[string]float64{
 	"": 1, "b": 1,
-	"k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "t": 1e12, "tb": 1e12,
+	"k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "t": 1e12, "tb": 1e12, "p": 1e15, "pb": 1e15, "e": 1e18, "eb": 1e18,
 	"ki": 1 << 10, "kib": 1 << 10, "mi": 1 << 20, "mib": 1 << 20, "gi": 1 << 30, "gib": 1 << 30, "ti": 1 << 40, "tib": 1 << 40,
+	"pi": 1 << 50, "pib": 1 << 50, "ei": 1 << 60, "eib": 1 << 60,
 }
 
 // ParseBytes parses a size: plain bytes ("1500000"), or a number with an
 // SI ("20kB", "1.5MB", "2GB": powers of 1000) or IEC ("2MiB": powers of
-// 1024) unit, case-insensitive, a space allowed before the unit. A
-// fractional result is rounded to the nearest byte.
+// 1024) unit, case-insensitive, a space allowed before the unit: what
+// FormatBytes writes reads back. A fractional result is rounded to the
+// nearest byte.
 func ParseBytes(s string) (int64, error) {
 	t := strings.TrimSpace(s)
 	if t == "" {
@@ -123,7 +148,7 @@ func ParseBytes(s string) (int64, error) {
 	}
 	mult, ok := units[unit]
 	if !ok {
-		return 0, fmt.Errorf("size %q: unknown unit %q; want B, kB, MB, GB, TB or KiB, MiB, GiB, TiB", s, t[i:])
+		return 0, fmt.Errorf("size %q: unknown unit %q; want B, kB, MB, GB, TB, PB, EB or KiB, MiB, GiB, TiB, PiB, EiB", s, t[i:])
 	}
 	if mult == 1 && !strings.Contains(num, ".") {
 		n, err := strconv.ParseInt(num, 10, 64)

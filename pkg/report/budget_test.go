@@ -1,6 +1,7 @@
 package report
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -11,6 +12,7 @@ func TestParseBytes(t *testing.T) {
 	for in, want := range map[string]int64{
 		"0": 0, "123": 123, "1.5MB": 1_500_000, "20kB": 20_000, "20KB": 20_000, "20 kb": 20_000, "2MiB": 2 << 20,
 		"1GiB": 1 << 30, "1.5 GB": 1_500_000_000, "3k": 3000, "512B": 512, "0.5KiB": 512, " 7 ": 7, "1.5": 2,
+		"1.00 PB": 1e15, "2EiB": 2 << 60,
 	} {
 		got, err := ParseBytes(in)
 		if err != nil || got != want {
@@ -19,7 +21,7 @@ func TestParseBytes(t *testing.T) {
 	}
 	for in, msg := range map[string]string{
 		"": "empty", "MB": "no number", "-5": "no number", "12XB": "unknown unit", "1.2.3MB": "bad number",
-		"99999999999999999999": "out of range", "99999999999TB": "too large", "5 M B": "unknown unit",
+		"99999999999999999999": "out of range", "99999999999TB": "too large", "9.3EB": "too large", "5 M B": "unknown unit",
 	} {
 		_, err := ParseBytes(in)
 		if err == nil || !strings.Contains(err.Error(), msg) {
@@ -82,5 +84,25 @@ func TestCheckBudgets(t *testing.T) {
 	}
 	if CheckBudgets(nil, nil) != nil {
 		t.Error("violations for a nil report")
+	}
+}
+
+func TestUnmatchedBudgets(t *testing.T) {
+	names := []string{"hello-go.golang.scratch", "hello-c.gcc"}
+	got := UnmatchedBudgets(map[string]int64{
+		"hello-go.golang.scratch": 1, // exact name
+		"hello-c.*":               1, // glob
+		"nosuch":                  1, // the typo the check is for
+		"hello-rust.*":            1, // a glob matching no selected recipe
+		"hello-c.gc":              1, // a prefix is not a match
+	}, names)
+	if want := []string{"hello-c.gc", "hello-rust.*", "nosuch"}; !slices.Equal(got, want) {
+		t.Errorf("UnmatchedBudgets = %q, want %q", got, want)
+	}
+	if got := UnmatchedBudgets(map[string]int64{"hello-*": 1}, nil); !slices.Equal(got, []string{"hello-*"}) {
+		t.Errorf("no recipes: %q, want every key", got)
+	}
+	if got := UnmatchedBudgets(nil, names); len(got) != 0 {
+		t.Errorf("no budgets: %q", got)
 	}
 }

@@ -66,6 +66,9 @@ type Recipe struct {
 	FailedVertex string `json:"failed_vertex,omitempty"`
 	// StandIn is set when a base image of the recipe was a stand-in.
 	StandIn bool `json:"stand_in"`
+	// StandInDiffers is, for a partial recipe built on the stand-ins, the
+	// one respect in which its stand-in differs from the upstream image.
+	StandInDiffers string `json:"stand_in_differs,omitempty"`
 	// DurationMS is the recipe's wall time in BuildKit, milliseconds.
 	DurationMS int64 `json:"duration_ms,omitempty"`
 	// Vertices counts the recipe's build steps, CachedVertices those

@@ -23,11 +23,12 @@ func sampleImage(name string, base, added int64) *measure.Image {
 		l := measure.Layer{
 			Index: len(img.Layers), Digest: fakeDigest(fmt.Sprint(name, len(img.Layers))), DiffID: fakeDigest(fmt.Sprint("diff", name, len(img.Layers))),
 			MediaType: "application/vnd.oci.image.layer.v1.tar+gzip", Compressed: size * 4 / 10, Uncompressed: size,
-			Entries: 12, Files: 9, FileBytes: size - 6000, FromBase: fromBase, CreatedBy: createdBy,
+			Entries: 12, Files: 9, FileBytes: size - 6000, DockerSize: size - 5000, FromBase: fromBase, CreatedBy: createdBy,
 		}
 		img.Layers = append(img.Layers, l)
 		img.Compressed += l.Compressed
 		img.Uncompressed += l.Uncompressed
+		img.DockerSize += l.DockerSize
 		if fromBase {
 			img.BaseLayers++
 			img.BaseCompressed += l.Compressed
@@ -106,6 +107,8 @@ func sampleReport() *Report {
 			r.Expect = "127"
 		case 9:
 			r.Run = &RunOutcome{ExitCode: 1, Expected: false, Reason: "ModuleNotFoundError: No module named 'yaml'"}
+		case 10:
+			r.StandIn, r.StandInDiffers = true, "a glibc build stands in for the musl one"
 		case 12:
 			r.Budget = total / 2
 		case 13:
@@ -120,7 +123,7 @@ func sampleReport() *Report {
 		Recipe{Name: "hello-go.golang.distroless", Program: "hello-go", BuildImage: "golang:1.26-bookworm", RunImage: "gcr.io/distroless/static",
 			Status: StatusFailed, Expect: "0", FailedVertex: "[internal] load metadata for gcr.io/distroless/static", Error: "failed to resolve source metadata for gcr.io/distroless/static: " + strings.Repeat("dial tcp: lookup gcr.io: no such host ", 3)},
 		Recipe{Name: "pyyaml.pip.alpine", Program: "pyyaml", BuildImage: "python:3.11-alpine", RunImage: "alpine:3.22",
-			Status: StatusSkipped, Expect: "0", Error: "needs PyPI, not reproducible on stand-ins"},
+			Status: StatusSkipped, Expect: "0", Error: "upstream only: pip on python:alpine wants a musl build of PyYAML"},
 	)
 	// The smallest hello-c image is an extra recipe, and the floor.
 	rep.Recipes[0].Extra = true

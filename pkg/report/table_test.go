@@ -27,7 +27,7 @@ func TestTable(t *testing.T) {
 	if len(lines) != len(rep.Recipes)+1 {
 		t.Fatalf("%d lines for %d recipes:\n%s", len(lines), len(rep.Recipes), buf.String())
 	}
-	if f := strings.Fields(lines[0]); strings.Join(f, " ") != "NAME OUTCOME UNCOMPRESSED COMPRESSED LAYERS ADDED NOTES" {
+	if f := strings.Fields(lines[0]); strings.Join(f, " ") != "NAME OUTCOME UNCOMPRESSED COMPRESSED DOCKER SIZE LAYERS ADDED NOTES" {
 		t.Errorf("header %q", lines[0])
 	}
 	// Built recipes by uncompressed size, then the others.
@@ -57,7 +57,7 @@ func TestTable(t *testing.T) {
 			t.Errorf("%s out of order", name)
 		}
 		last = r.Image.Uncompressed
-		for _, want := range []string{FormatBytes(r.Image.Uncompressed), FormatBytes(r.Image.Compressed), "+" + FormatBytes(r.Image.AddedUncompressed), r.Outcome()} {
+		for _, want := range []string{FormatBytes(r.Image.Uncompressed), FormatBytes(r.Image.Compressed), FormatBytes(r.Image.DockerSize), "+" + FormatBytes(r.Image.AddedUncompressed), r.Outcome()} {
 			if !strings.Contains(line, want) {
 				t.Errorf("line of %s lacks %q: %q", name, want, line)
 			}

@@ -64,9 +64,19 @@ func (l *lockedBuffer) String() string {
 }
 
 // startBuildkitd starts a private buildkitd (runc worker only, state in a
-// temporary directory) for the test and returns a client connected to it.
+// temporary directory, no insecure entitlement granted, as a stock
+// buildkitd) for the test and returns a client connected to it. extra
+// are more buildkitd flags.
 // TODO(lead): switch to the shared daemon package.
-func startBuildkitd(t *testing.T) *client.Client {
+func startBuildkitd(t *testing.T, extra ...string) *client.Client {
+	t.Helper()
+	c, _ := startBuildkitdProcess(t, extra...)
+	return c
+}
+
+// startBuildkitdProcess is startBuildkitd, also returning the daemon's
+// process, for tests that kill it.
+func startBuildkitdProcess(t *testing.T, extra ...string) (*client.Client, *os.Process) {
 	t.Helper()
 	bin, err := findBuildkitd()
 	if err != nil {
@@ -94,14 +104,15 @@ func startBuildkitd(t *testing.T) *client.Client {
 		t.Fatal(err)
 	}
 	var log lockedBuffer
-	cmd := exec.Command(bin,
+	args := append([]string{
 		"--config", config,
 		"--root", filepath.Join(dir, "root"),
-		"--addr", "unix://"+sock,
+		"--addr", "unix://" + sock,
 		"--otel-socket-path", filepath.Join(dir, "otel.sock"),
 		"--containerd-worker=false",
 		"--oci-worker=true",
-	)
+	}, extra...)
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = &log, &log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -122,6 +133,7 @@ func startBuildkitd(t *testing.T) *client.Client {
 			_ = cmd.Process.Kill()
 			<-exited
 		}
+		unmountUnder(t, dir) // left by a daemon killed with containers running
 		if err := os.RemoveAll(dir); err != nil {
 			t.Logf("remove %s: %v", dir, err)
 		}
@@ -141,7 +153,7 @@ func startBuildkitd(t *testing.T) *client.Client {
 		ws, err := c.ListWorkers(wctx)
 		wcancel()
 		if err == nil && len(ws) > 0 {
-			return c
+			return c, cmd.Process
 		}
 		select {
 		case <-exited:
@@ -152,6 +164,26 @@ func startBuildkitd(t *testing.T) *client.Client {
 		}
 		if strings.Contains(log.String(), "level=fatal") {
 			t.Fatalf("buildkitd failed:\n%s", log.String())
+		}
+	}
+}
+
+// unmountUnder unmounts every mount below dir, deepest first.
+func unmountUnder(t *testing.T, dir string) {
+	dt, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return
+	}
+	var mounts []string
+	for _, line := range strings.Split(string(dt), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
+			mounts = append(mounts, f[4])
+		}
+	}
+	for i := len(mounts) - 1; i >= 0; i-- {
+		if err := syscall.Unmount(mounts[i], syscall.MNT_DETACH); err != nil {
+			t.Logf("unmount %s: %v", mounts[i], err)
 		}
 	}
 }

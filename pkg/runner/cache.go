@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/distribution/reference"
 	"github.com/gofrs/flock"
 	"github.com/moby/buildkit/client"
 	gateway "github.com/moby/buildkit/frontend/gateway/client"
@@ -78,6 +80,9 @@ func parseCacheCSV(s string) (client.CacheOptionsEntry, error) {
 	fields, err := r.Read()
 	if err != nil {
 		return e, fmt.Errorf("not a comma-separated list: %w", err)
+	}
+	if _, err := r.Read(); err != io.EOF {
+		return e, errors.New("more than one line: quote a value that holds a line break")
 	}
 	if len(fields) == 1 && !strings.Contains(fields[0], "=") {
 		if slices.Contains(cacheTypes, fields[0]) {
@@ -158,12 +163,20 @@ func validateCache(e client.CacheOptionsEntry, export bool) error {
 				return fmt.Errorf("%s: minikit names each recipe's cache entry after the recipe", k)
 			}
 		}
+		if _, ok := e.Attrs["reset"]; ok {
+			// Each recipe's layout would drop the blobs the others'
+			// hold (one blobs directory for all of them).
+			return errors.New("reset: the recipes share the cache's blobs; empty the directory to start afresh")
+		}
 	case "registry":
 		if err := need("ref"); err != nil {
 			return err
 		}
 		if strings.Contains(e.Attrs["ref"], "@") {
 			return errors.New("ref: a digest cannot be given; every recipe has its own tag")
+		}
+		if _, err := reference.ParseNormalizedNamed(recipeRef(e.Attrs["ref"], "recipe")); err != nil {
+			return fmt.Errorf("ref=%s: not an image repository (REPO or REPO:TAG): %w", e.Attrs["ref"], err)
 		}
 	case "inline":
 		if !export {

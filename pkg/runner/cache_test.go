@@ -53,6 +53,7 @@ func TestParseCacheErrors(t *testing.T) {
 		{"type=local,src=/c", true, "exports to dest"},
 		{"type=local,dest=/c", false, "imports from src"},
 		{"type=local,src=/c,tag=x", false, "after the recipe"},
+		{"type=local,dest=/c,reset=true", true, "share the cache's blobs"},
 		{"type=local,dest=/c,mode=all", true, "want min or max"},
 		{"type=local,src=/c,mode=max", false, "--cache-to only"},
 		{"type=local,dest=/c,ignore-error=maybe", true, "want true or false"},

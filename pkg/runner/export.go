@@ -1,12 +1,15 @@
 package runner
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
@@ -62,6 +65,8 @@ func ParseOutput(s string) (Export, error) {
 		return Export{}, fmt.Errorf("output %q: the image store takes no directory; write just \"image\"", s)
 	case (e.Kind == ExportOCI || e.Kind == ExportDocker) && dir == "":
 		return Export{}, fmt.Errorf("output %q: a directory is required, as in %s=DIR", s, kind)
+	case strings.ContainsRune(dir, 0):
+		return Export{}, fmt.Errorf("output %q: a directory name cannot hold a NUL byte", s)
 	}
 	if err := e.validate(); err != nil {
 		return Export{}, fmt.Errorf("output %q: unknown kind %q; want image, oci=DIR or docker=DIR", s, kind)
@@ -108,13 +113,19 @@ func exportEntries(exports []Export, recipe string) ([]client.ExportEntry, []*at
 // An atomicFile is an exporter's output: written to a temporary file beside
 // its destination, renamed into place by commit, removed by discard. A
 // reader never sees a partial file at the destination.
+//
+// The temporary file is named after the destination and the writer's
+// pid (tempName), so that a run finding one left by a writer that is no
+// longer alive (a SIGKILLed export) can tell it is stale and remove it
+// (removeStaleTemps), and leaves the files of live runs alone.
 type atomicFile struct {
 	path string
 
-	mu     sync.Mutex
-	tmp    *os.File
-	closed bool
-	err    error // from closing tmp
+	mu        sync.Mutex
+	tmp       *os.File
+	closed    bool
+	discarded bool  // discard was called: nothing more may be written
+	err       error // from closing tmp
 }
 
 // open is the exporter's client.ExportEntry.Output.
@@ -124,12 +135,95 @@ func (a *atomicFile) open(map[string]string) (io.WriteCloser, error) {
 	if a.tmp != nil {
 		return nil, fmt.Errorf("%s: opened twice", a.path)
 	}
-	f, err := os.CreateTemp(filepath.Dir(a.path), "."+filepath.Base(a.path)+".*.tmp")
+	if a.discarded {
+		// The build is over (the session outlives it, session.go): an
+		// export arriving now would leave its file behind.
+		return nil, fmt.Errorf("%s: the build is over", a.path)
+	}
+	f, err := os.CreateTemp(filepath.Dir(a.path), tempPattern(filepath.Base(a.path), os.Getpid()))
 	if err != nil {
 		return nil, err
 	}
 	a.tmp = f
 	return atomicWriter{a}, nil
+}
+
+// The temporary file of DIR/NAME written by process PID is
+// DIR/.NAME.PID.RANDOM.tmp.
+func tempPattern(base string, pid int) string {
+	return "." + base + "." + strconv.Itoa(pid) + ".*" + tempSuffix
+}
+
+const tempSuffix = ".tmp"
+
+// tempWriter returns the pid of the process that writes (or wrote) the
+// temporary file name, false if name is not one of an export's temporary
+// files (tempPattern, for a tarball of ExportOCI or ExportDocker).
+func tempWriter(name string) (int, bool) {
+	rest, ok := strings.CutSuffix(name, tempSuffix)
+	if !ok || !strings.HasPrefix(rest, ".") {
+		return 0, false
+	}
+	rest, random, ok := cutLast(rest[1:], ".")
+	if !ok || !allDigits(random) {
+		return 0, false
+	}
+	base, pidText, ok := cutLast(rest, ".")
+	if !ok || !allDigits(pidText) || !(strings.HasSuffix(base, ".oci.tar") || strings.HasSuffix(base, ".docker.tar")) {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(pidText)
+	if err != nil || pid <= 0 {
+		return 0, false
+	}
+	return pid, true
+}
+
+func cutLast(s, sep string) (before, after string, ok bool) {
+	i := strings.LastIndex(s, sep)
+	if i < 0 {
+		return s, "", false
+	}
+	return s[:i], s[i+len(sep):], true
+}
+
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// removeStaleTemps removes from dir the temporary tarballs whose writer
+// is not alive: left by an export that was killed before it could clean
+// up. Those of this process and of live processes are kept (a pid taken
+// over by another process keeps its file until that one ends). A file
+// that cannot be removed (another user's) is left: it is in no one's way.
+func removeStaleTemps(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("look for stale temporary files: %w", err)
+	}
+	for _, e := range entries {
+		pid, ok := tempWriter(e.Name())
+		if !ok || !e.Type().IsRegular() || pid == os.Getpid() || alive(pid) {
+			continue
+		}
+		_ = os.Remove(filepath.Join(dir, e.Name()))
+	}
+	return nil
+}
+
+// alive reports whether a process pid exists (a zombie counts, and one
+// this user may not signal).
+func alive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 type atomicWriter struct{ a *atomicFile }
@@ -181,6 +275,7 @@ func (a *atomicFile) commit() error {
 func (a *atomicFile) discard() {
 	a.mu.Lock()
 	tmp := a.tmp
+	a.discarded = true
 	a.mu.Unlock()
 	if tmp == nil {
 		return

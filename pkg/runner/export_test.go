@@ -1,11 +1,18 @@
 package runner
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/moby/buildkit/client"
 )
 
 func TestParseOutput(t *testing.T) {
@@ -172,16 +179,91 @@ func TestAtomicFileNothingWritten(t *testing.T) {
 	if err := a.commit(); err == nil || !strings.Contains(err.Error(), "wrote nothing") {
 		t.Fatalf("commit with nothing written: %v", err)
 	}
+	// The session outlives the build: an export arriving after the
+	// build ended writes nothing.
+	if _, err := a.open(nil); err == nil {
+		t.Fatal("open after discard succeeded")
+	}
 	if names := dirNames(t, dir); len(names) != 0 {
 		t.Fatalf("dir holds %v", names)
 	}
-	if _, err := a.open(nil); err != nil {
+
+	b := &atomicFile{path: filepath.Join(dir, "r.oci.tar")}
+	if _, err := b.open(nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.open(nil); err == nil {
+	if _, err := b.open(nil); err == nil {
 		t.Fatal("a second open succeeded")
 	}
-	a.discard()
+	b.discard()
+}
+
+// TestTempNames: a temporary tarball's name tells its writer's pid.
+func TestTempNames(t *testing.T) {
+	dir := t.TempDir()
+	a := &atomicFile{path: filepath.Join(dir, "hello-c.gcc.alpine.docker.tar")}
+	write(t, a, "x")
+	defer a.discard()
+	names := dirNames(t, dir)
+	if len(names) != 1 {
+		t.Fatalf("dir holds %v", names)
+	}
+	if pid, ok := tempWriter(names[0]); !ok || pid != os.Getpid() {
+		t.Errorf("tempWriter(%q) = %d, %v; want this process, %d", names[0], pid, ok, os.Getpid())
+	}
+	for _, n := range []string{
+		"r.oci.tar", ".r.oci.tar.tmp", ".r.oci.tar.123.tmp", // no pid (an older minikit's)
+		".r.oci.tar.x.123.tmp", ".r.oci.tar.1.x.tmp", ".r.tar.1.2.tmp", ".r.oci.tar.0.2.tmp",
+		".r.oci.tar.1.2", "r.oci.tar.1.2.tmp", ".measure-1.tmp", "..1.2.tmp",
+	} {
+		if pid, ok := tempWriter(n); ok {
+			t.Errorf("tempWriter(%q) = %d: not an export's temporary file", n, pid)
+		}
+	}
+}
+
+// TestRemoveStaleTemps: a run removes the temporary tarballs of writers
+// that are gone, and only those.
+func TestRemoveStaleTemps(t *testing.T) {
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Skipf("no process to outlive: %v", err)
+	}
+	gone := dead.Process.Pid
+	if alive(gone) {
+		t.Skipf("pid %d was taken again", gone)
+	}
+	dir := t.TempDir()
+	files := map[string]bool{ // name -> kept
+		fmt.Sprintf(".a.oci.tar.%d.1.tmp", gone):         false, // a SIGKILLed export's
+		fmt.Sprintf(".b.docker.tar.%d.2.tmp", gone):      false,
+		fmt.Sprintf(".c.oci.tar.%d.3.tmp", os.Getppid()): true, // a live run's
+		fmt.Sprintf(".d.oci.tar.%d.4.tmp", os.Getpid()):  true, // this process's (another Solve's)
+		".e.oci.tar.5.tmp":                               true, // not minikit's naming
+		fmt.Sprintf(".f.txt.%d.6.tmp", gone):             true,
+		"g.oci.tar":                                      true,
+	}
+	for n := range files {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(dir, fmt.Sprintf(".h.oci.tar.%d.7.tmp", gone)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	files[fmt.Sprintf(".h.oci.tar.%d.7.tmp", gone)] = true // a directory: not ours
+	if err := removeStaleTemps(dir); err != nil {
+		t.Fatal(err)
+	}
+	for n, kept := range files {
+		_, err := os.Lstat(filepath.Join(dir, n))
+		if got := err == nil; got != kept {
+			t.Errorf("%s: kept %v, want %v", n, got, kept)
+		}
+	}
+	if err := removeStaleTemps(filepath.Join(dir, "missing")); err == nil {
+		t.Error("a missing directory gave no error")
+	}
 }
 
 func TestAtomicFileMissingDir(t *testing.T) {
@@ -190,4 +272,35 @@ func TestAtomicFileMissingDir(t *testing.T) {
 		t.Fatal("open in a missing directory succeeded")
 	}
 	a.discard()
+}
+
+// TestSolveRemovesStaleTemps: a run into an output directory removes the
+// temporary tarballs killed exports left there, not a live run's.
+func TestSolveRemovesStaleTemps(t *testing.T) {
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil || alive(dead.Process.Pid) {
+		t.Skipf("no pid known to be free (%v)", err)
+	}
+	c, err := client.New(context.Background(), "unix:///nonexistent/bk.sock") // never dialled
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	out := t.TempDir()
+	stale := filepath.Join(out, fmt.Sprintf(".r.oci.tar.%d.1.tmp", dead.Process.Pid))
+	live := filepath.Join(out, fmt.Sprintf(".r.docker.tar.%d.2.tmp", os.Getppid()))
+	for _, p := range []string{stale, live} {
+		if err := os.WriteFile(p, []byte("partial"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := Solve(context.Background(), c, nil, SamplesDir(t.TempDir()), OCI(out), Docker(out)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("stale temporary file %s: %v; want it removed", stale, err)
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Errorf("a live run's temporary file: %v", err)
+	}
 }

@@ -39,6 +39,7 @@ type meter struct {
 	base  func() []string // the run image's diff IDs, known once the build ran
 	mu    sync.Mutex
 	pw    *io.PipeWriter
+	over  bool // finish was called: the exporter is too late
 	done  chan struct{}
 	img   *measure.Image
 	err   error
@@ -61,6 +62,11 @@ func (m *meter) open(map[string]string) (io.WriteCloser, error) {
 	defer m.mu.Unlock()
 	if m.pw != nil {
 		return nil, fmt.Errorf("measure: opened twice")
+	}
+	if m.over {
+		// The session outlives the build (session.go): an export
+		// still under way when the build ended must find no reader.
+		return nil, fmt.Errorf("measure: the build is over")
 	}
 	pr, pw := io.Pipe()
 	m.pw, m.done = pw, make(chan struct{})
@@ -86,6 +92,7 @@ func errOrEOF(err error) error {
 func (m *meter) finish(buildErr error) (*measure.Image, error) {
 	m.mu.Lock()
 	pw, done := m.pw, m.done
+	m.over = true
 	m.mu.Unlock()
 	if pw == nil {
 		if buildErr == nil {
@@ -111,7 +118,7 @@ func MeasureCache(dir string) Option {
 		if dir == "" {
 			return fmt.Errorf("measure cache: empty directory")
 		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return fmt.Errorf("measure cache: %w", err)
 		}
 		c.measureCache = dir
@@ -178,15 +185,19 @@ func (s *solver) measureAgain(ctx context.Context, r llbdefs.Recipe, opt client.
 	m := newMeter(r.Name, s.cfg.measureOpts, info.bases)
 	opt.Exports = []client.ExportEntry{m.entry}
 	opt.CacheExports = nil
-	// The meter's output is an attachable of the build's own session.
-	opt.SharedSession, opt.SessionPreInitialized = nil, false
 	s.cfg.stampEpoch(opt.Exports)
+	// The meter's output is an attachable of the build's own session.
+	sess, err := s.sessions.forBuild(opt)
+	if err != nil {
+		return nil, fmt.Errorf("measure %s: %w", r.Name, err)
+	}
+	opt.SharedSession = sess
 	statusCh := make(chan *client.SolveStatus)
 	go func() {
 		for range statusCh {
 		}
 	}()
-	_, err := s.c.Build(ctx, opt, product, func(ctx context.Context, gw gateway.Client) (*gateway.Result, error) {
+	_, err = s.c.Build(ctx, opt, product, func(ctx context.Context, gw gateway.Client) (*gateway.Result, error) {
 		return s.build(ctx, gw, r, &info, false)
 	}, statusCh)
 	img, merr := m.finish(err)

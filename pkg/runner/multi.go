@@ -5,13 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/client/llb"
 	digest "github.com/opencontainers/go-digest"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/minikit/minikit/pkg/llbdefs"
 	"github.com/minikit/minikit/pkg/schedule"
@@ -44,14 +45,14 @@ const (
 // spread so that every builder gets about as many distinct build steps.
 // Each builder solves up to Parallel recipes at once.
 //
-// When a recipe fails with a connection error (gRPC Unavailable,
-// "connection refused", "transport is closing", ...), its builder is asked
-// for its workers; if it does not answer, it is declared lost: its builds
-// still running are canceled, and every recipe it had not finished is
-// queued on the builders left (keeping groups together), with the lost
-// builder added to Result.RetriedFrom. A connection error on a builder
-// that still answers stays the recipe's outcome. With no builder left the
-// recipes keep their failure.
+// When a recipe fails with a connection error (gRPC status Unavailable),
+// or one of the builder's sessions ends under the run, the builder is
+// asked for its workers; if it does not answer, it is declared lost: its builds still running are canceled, and every recipe
+// it had not finished is queued on the builders left (keeping groups
+// together), with the lost builder added to Result.RetriedFrom. A
+// connection error on a builder that still answers stays the recipe's
+// outcome. With no builder left the recipes keep their failure, wrapping
+// ErrBuilderLost.
 //
 // The error is for setup problems only, as with Solve.
 func SolveOn(ctx context.Context, builders []Builder, recipes []llbdefs.Recipe, opts ...Option) ([]Result, error) {
@@ -71,19 +72,30 @@ func SolveOn(ctx context.Context, builders []Builder, recipes []llbdefs.Recipe, 
 		}
 		seen[b.Name] = true
 	}
-	if len(builders) == 1 {
-		results, err := Solve(ctx, builders[0].Client, recipes, opts...)
-		for i := range results {
-			results[i].Builder = builders[0].Name
-		}
-		return results, err
-	}
+	return solveOn(ctx, builders, recipes, opts)
+}
 
-	items, err := ScheduleItems(ctx, recipes)
-	if err != nil {
-		return nil, err
+// ErrBuilderLost is wrapped by the error of every recipe that ended
+// because the connection to its buildkitd was lost: the daemon stopped
+// answering and no other builder was left to build the recipe on.
+var ErrBuilderLost = errors.New("lost the connection to buildkitd")
+
+// solveOn is Solve and SolveOn, the builders checked; a builder without a
+// name is Solve's (its results' Builder stays empty).
+func solveOn(ctx context.Context, builders []Builder, recipes []llbdefs.Recipe, opts []Option) ([]Result, error) {
+	var items []schedule.Item
+	if len(builders) > 1 {
+		var err error
+		if items, err = ScheduleItems(ctx, recipes); err != nil {
+			return nil, err
+		}
+	} else {
+		items = make([]schedule.Item, len(recipes)) // one builder: nothing to spread
+		for i, r := range recipes {
+			items[i].Name = r.Name
+		}
 	}
-	s, err := newSolver(builders[0].Client, recipes, opts)
+	s, err := newSolver(recipes, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -91,18 +103,21 @@ func SolveOn(ctx context.Context, builders []Builder, recipes []llbdefs.Recipe, 
 	solvers := make([]*solver, len(builders))
 	names := make([]string, len(builders))
 	for i, b := range builders {
-		cp := *s
-		cp.c = b.Client
-		cp.shared = newSharedSession(b.Client, s.samples)
-		defer cp.shared.close()
-		solvers[i] = &cp
+		solvers[i] = s.forBuilder(b.Client)
+		// Once every build on the builder has ended (session.go).
+		defer solvers[i].sessions.close()
 		names[i] = b.Name
+	}
+	dropped := make([]<-chan struct{}, len(builders))
+	for i, sv := range solvers {
+		dropped[i] = sv.sessions.dropped
 	}
 	m := &multi{
 		recipes:       recipes,
 		items:         items,
 		builders:      names,
 		parallel:      s.cfg.parallel,
+		dropped:       dropped,
 		probeInterval: probeInterval,
 		solve: func(ctx context.Context, b int, r llbdefs.Recipe) Result {
 			return solvers[b].solve(ctx, r)
@@ -167,31 +182,33 @@ func stateDigest(ctx context.Context, st llb.State) (digest.Digest, error) {
 	return digest.FromBytes(def.Def[len(def.Def)-1]), nil
 }
 
-// connErrors are what a build's error says when the connection to
-// buildkitd is gone (gRPC's and the kernel's words).
-var connErrors = []string{
-	"code = unavailable",
-	"connection refused",
-	"transport is closing",
-	"error reading from server",
-	"connection reset by peer",
-	"broken pipe",
-	"no route to host",
-	"connection error",
-	"failed to dial",
-}
-
-// isConnError reports whether a build's error message says the connection
-// to buildkitd was lost.
-func isConnError(msg string) bool {
-	msg = strings.ToLower(msg)
-	for _, s := range connErrors {
-		if strings.Contains(msg, s) {
+// connLost reports whether err says the connection to buildkitd failed:
+// a gRPC status Unavailable anywhere in its chain (a build's error joins
+// its build function's and BuildKit's client's, buildError).
+func connLost(err error) bool {
+	switch e := err.(type) {
+	case nil:
+		return false
+	case interface{ GRPCStatus() *status.Status }:
+		if e.GRPCStatus().Code() == codes.Unavailable {
+			return true
+		}
+	case interface{ Code() codes.Code }: // BuildKit's grpcerrors.WrapCode
+		if e.Code() == codes.Unavailable {
 			return true
 		}
 	}
+	switch e := err.(type) {
+	case interface{ Unwrap() error }:
+		return connLost(e.Unwrap())
+	case interface{ Unwrap() []error }:
+		return slices.ContainsFunc(e.Unwrap(), connLost)
+	}
 	return false
 }
+
+// errNotStarted is the outcome of a recipe that never started.
+var errNotStarted = errors.New("interrupted before it started")
 
 // A multi runs recipes on several builders. solve and probe are the only
 // ways it reaches a builder (tests give fakes).
@@ -206,6 +223,12 @@ type multi struct {
 	// probe returns an error when builder b does not answer.
 	probe         func(ctx context.Context, b int) error
 	probeInterval time.Duration
+	// dropped[b], if not nil, is signalled when one of builder b's
+	// sessions ends under a build: the builder is probed then. A build
+	// does not always fail when its daemon dies (BuildKit's client does
+	// not end a build function waiting for a container's process), so
+	// the end of the sessions is what tells.
+	dropped []<-chan struct{}
 
 	mu       sync.Mutex
 	cond     *sync.Cond
@@ -237,7 +260,7 @@ func (m *multi) run(ctx context.Context) ([]Result, error) {
 	m.results = make([]Result, len(m.recipes))
 	m.moved = make([][]string, len(m.recipes))
 	for i, r := range m.recipes {
-		m.results[i] = Result{Name: r.Name, Status: StatusCanceled, Error: "interrupted before it started"}
+		m.results[i] = Result{Name: r.Name, Status: StatusCanceled, Err: errNotStarted, Error: errNotStarted.Error()}
 	}
 	m.pending = len(m.recipes)
 	m.state = make([]*builderState, len(m.builders))
@@ -254,6 +277,13 @@ func (m *multi) run(ctx context.Context) ([]Result, error) {
 	})
 	defer stop()
 
+	wctx, stopWatching := context.WithCancel(ctx)
+	var watchers sync.WaitGroup
+	for b, ch := range m.dropped {
+		if ch != nil {
+			watchers.Go(func() { m.watch(wctx, b, ch) })
+		}
+	}
 	var wg sync.WaitGroup
 	for b := range m.builders {
 		for range m.parallel {
@@ -261,7 +291,22 @@ func (m *multi) run(ctx context.Context) ([]Result, error) {
 		}
 	}
 	wg.Wait()
+	stopWatching()
+	watchers.Wait()
 	return m.results, nil
+}
+
+// watch probes builder b each time one of its sessions drops, until ctx
+// is done (the run is over).
+func (m *multi) watch(ctx context.Context, b int, dropped <-chan struct{}) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-dropped:
+			m.check(ctx, b)
+		}
+	}
 }
 
 // work solves recipes from builder b's queue until there is nothing left
@@ -295,7 +340,7 @@ func (m *multi) finish(ctx context.Context, b, i int, res Result) {
 	failed := res.Status != StatusOK && res.Status != StatusUnexpectedSuccess
 	if failed && ctx.Err() == nil {
 		lost := m.isLost(b)
-		if !lost && isConnError(res.Error) {
+		if !lost && connLost(res.Err) {
 			lost = m.check(ctx, b)
 		}
 		if lost {
@@ -315,7 +360,8 @@ func (m *multi) finish(ctx context.Context, b, i int, res Result) {
 				return
 			}
 			m.mu.Unlock()
-			res.Error = fmt.Sprintf("%s (builder %s lost: %v; no builder left to retry on)", res.Error, m.builders[b], m.lostErr(b))
+			res.Err = fmt.Errorf("%w (%w; no builder left to retry on)", res.Err, m.lostErr(b))
+			res.Error = res.Err.Error()
 		}
 	}
 	m.mu.Lock()
@@ -327,6 +373,14 @@ func (m *multi) finish(ctx context.Context, b, i int, res Result) {
 	if m.pending == 0 {
 		m.cond.Broadcast()
 	}
+}
+
+// label names builder b in messages.
+func (m *multi) label(b int) string {
+	if m.builders[b] == "" {
+		return "buildkitd" // Solve's only builder
+	}
+	return "builder " + m.builders[b]
 }
 
 func (m *multi) isLost(b int) bool {
@@ -366,7 +420,7 @@ func (m *multi) check(ctx context.Context, b int) bool {
 			return false
 		}
 	}
-	m.lose(b, fmt.Errorf("does not answer: %w", err))
+	m.lose(b, fmt.Errorf("%w: %s does not answer: %w", ErrBuilderLost, m.label(b), err))
 	return true
 }
 
@@ -388,9 +442,10 @@ func (m *multi) lose(b int, why error) {
 	for _, i := range st.queue {
 		to := dest[i]
 		if to < 0 {
+			err := fmt.Errorf("not started: %w; no builder left to retry on", why)
 			m.results[i] = Result{
 				Name: m.recipes[i].Name, Status: StatusCanceled, Builder: m.builders[b], RetriedFrom: m.moved[i],
-				Error: fmt.Sprintf("not started: builder %s lost (%v) and no builder left to retry on", m.builders[b], why),
+				Err: err, Error: err.Error(),
 			}
 			m.pending--
 			continue

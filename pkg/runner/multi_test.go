@@ -12,6 +12,10 @@ import (
 	"time"
 
 	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/util/grpcerrors"
+	pkgerrors "github.com/pkg/errors"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/minikit/minikit/pkg/llbdefs"
 	"github.com/minikit/minikit/pkg/schedule"
@@ -144,7 +148,7 @@ func (f *fakeCluster) multi(rs []llbdefs.Recipe, parallel int) *multi {
 		probe: func(ctx context.Context, b int) error {
 			f.probes.Add(1)
 			if f.killed[b].Load() && !f.probeOK {
-				return errors.New("rpc error: code = Unavailable desc = connection error: dial tcp 127.0.0.1:1: connect: connection refused")
+				return status.Error(codes.Unavailable, "connection error: dial tcp 127.0.0.1:1: connect: connection refused")
 			}
 			return nil
 		},
@@ -161,16 +165,20 @@ func (f *fakeCluster) solve(ctx context.Context, b int, r llbdefs.Recipe) Result
 		}
 	}
 	if f.killed[b].Load() {
-		return Result{Name: r.Name, Status: StatusFailed,
-			Error: "rpc error: code = Unavailable desc = error reading from server: EOF"}
+		return failedResult(r.Name, StatusFailed, fmt.Errorf("failed to solve: %w", status.Error(codes.Unavailable, "error reading from server: EOF")))
 	}
 	if ctx.Err() != nil {
-		return Result{Name: r.Name, Status: StatusCanceled, Error: ctx.Err().Error()}
+		return failedResult(r.Name, StatusCanceled, ctx.Err())
 	}
 	if r.ExpectBuildFailure() {
-		return Result{Name: r.Name, Status: StatusExpectedFailure, Error: "failed to calculate checksum: not found"}
+		return failedResult(r.Name, StatusExpectedFailure, errors.New("failed to calculate checksum: not found"))
 	}
 	return Result{Name: r.Name, Status: StatusOK}
+}
+
+// failedResult is a result with an error.
+func failedResult(name string, st Status, err error) Result {
+	return Result{Name: name, Status: st, Err: err, Error: err.Error()}
 }
 
 // runMulti runs m with a deadline, failing the test on a hang.
@@ -288,10 +296,12 @@ func TestMultiCancelsRunningOnLostBuilder(t *testing.T) {
 		}
 		if started.Add(1) < 3 {
 			<-ctx.Done() // hangs until canceled
-			return &Result{Name: r.Name, Status: StatusCanceled, Error: "context canceled"}
+			res := failedResult(r.Name, StatusCanceled, ctx.Err())
+			return &res
 		}
 		f.killed[1].Store(true)
-		return &Result{Name: r.Name, Status: StatusFailed, Error: "rpc error: code = Unavailable desc = transport is closing"}
+		res := failedResult(r.Name, StatusFailed, status.Error(codes.Unavailable, "transport is closing"))
+		return &res
 	}
 	results := runMulti(t, context.Background(), f.multi(rs, 3))
 	wantSettled(t, rs, results)
@@ -317,7 +327,8 @@ func TestMultiConnErrorOnLiveBuilder(t *testing.T) {
 	f.probeOK = true
 	f.onSolve = func(ctx context.Context, b int, r llbdefs.Recipe) *Result {
 		if r.Name == rs[0].Name {
-			return &Result{Name: r.Name, Status: StatusFailed, Error: "rpc error: code = Unavailable desc = connection reset by peer"}
+			res := failedResult(r.Name, StatusFailed, status.Error(codes.Unavailable, "connection reset by peer"))
+			return &res
 		}
 		return nil
 	}
@@ -355,9 +366,64 @@ func TestMultiEveryBuilderLost(t *testing.T) {
 		if strings.Contains(res.Error, "no builder left") {
 			noneLeft++
 		}
+		// Every recipe ended for want of a daemon: the CLI says so.
+		if !errors.Is(res.Err, ErrBuilderLost) {
+			t.Errorf("%s: error %v does not wrap ErrBuilderLost", res.Name, res.Err)
+		}
+		if res.Err == nil || res.Error != res.Err.Error() {
+			t.Errorf("%s: Error %q is not Err's message (%v)", res.Name, res.Error, res.Err)
+		}
 	}
 	if noneLeft == 0 {
 		t.Errorf("no result says no builder is left: %+v", results)
+	}
+	// The build's own error is kept.
+	var lostConn int
+	for _, res := range results {
+		if connLost(res.Err) && strings.Contains(res.Error, "error reading from server") {
+			lostConn++
+		}
+	}
+	if lostConn == 0 {
+		t.Errorf("no result keeps the build's connection error: %+v", results)
+	}
+}
+
+// TestMultiOneBuilderLost: Solve's case, one builder that dies while
+// recipes are running and queued: each of them ends with ErrBuilderLost,
+// the queued ones not started.
+func TestMultiOneBuilderLost(t *testing.T) {
+	rs := offlineRecipes(t)
+	f := newFakeCluster(t, 1)
+	var n atomic.Int32
+	f.onSolve = func(ctx context.Context, b int, r llbdefs.Recipe) *Result {
+		if n.Add(1) == 3 {
+			f.killed[0].Store(true)
+		}
+		return nil
+	}
+	m := f.multi(rs, 2)
+	m.builders = []string{""} // Solve's builder has no name
+	results := runMulti(t, context.Background(), m)
+	var ok, lost int
+	for _, res := range results {
+		switch {
+		case res.Status == StatusOK || res.Status == StatusExpectedFailure:
+			ok++
+		case errors.Is(res.Err, ErrBuilderLost):
+			lost++
+			if !strings.Contains(res.Error, "buildkitd does not answer") {
+				t.Errorf("%s: %q does not say the daemon does not answer", res.Name, res.Error)
+			}
+		default:
+			t.Errorf("%s: %s %v, not for want of the daemon", res.Name, res.Status, res.Err)
+		}
+		if res.Builder != "" {
+			t.Errorf("%s: builder %q, want none named", res.Name, res.Builder)
+		}
+	}
+	if ok < 2 || lost < len(rs)-3 {
+		t.Errorf("%d built, %d lost of %d", ok, lost, len(rs))
 	}
 }
 
@@ -368,7 +434,8 @@ func TestMultiCanceled(t *testing.T) {
 	f := newFakeCluster(t, 2)
 	f.onSolve = func(ctx context.Context, b int, r llbdefs.Recipe) *Result {
 		<-ctx.Done()
-		return &Result{Name: r.Name, Status: StatusCanceled, Error: "context canceled"}
+		res := failedResult(r.Name, StatusCanceled, ctx.Err())
+		return &res
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(50*time.Millisecond, cancel)
@@ -403,16 +470,29 @@ func TestSolveOnArguments(t *testing.T) {
 	}
 }
 
-func TestIsConnError(t *testing.T) {
-	for msg, want := range map[string]bool{
-		"rpc error: code = Unavailable desc = connection error: desc = \"transport: Error while dialing: dial tcp 127.0.0.1:1234: connect: connection refused\"": true,
-		"rpc error: code = Unavailable desc = error reading from server: EOF":                                                                                    true,
-		"resolve base image alpine: rpc error: code = Canceled desc = grpc: the client connection is closing: transport is closing":                              true,
-		"process \"/bin/sh -c gcc -o hello hello.c\" did not complete successfully: exit code: 1":                                                                false,
-		"failed to calculate checksum of ref: \"/hello\": not found":                                                                                             false,
+func TestConnLost(t *testing.T) {
+	unavailable := status.Error(codes.Unavailable, "error reading from server: EOF")
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{unavailable, true},
+		{fmt.Errorf("failed to solve: %w", unavailable), true},
+		{pkgerrors.Wrap(unavailable, "listing workers for Build"), true},
+		{grpcerrors.FromGRPC(status.Error(codes.Unavailable, "connection error")), true},
+		{grpcerrors.WrapCode(errors.New("x"), codes.Unavailable), true},
+		// The build function's error hides the client's: both are looked at.
+		{&buildError{fn: context.Canceled, daemon: unavailable}, true},
+		{errors.Join(errors.New("x"), unavailable), true},
+		{nil, false},
+		{context.Canceled, false},
+		{status.Error(codes.Canceled, "grpc: the client connection is closing"), false},
+		// Words are not codes.
+		{errors.New("rpc error: code = Unavailable desc = connection refused"), false},
+		{errors.New(`process "/bin/sh -c gcc -o hello hello.c" did not complete successfully: exit code: 1`), false},
 	} {
-		if got := isConnError(msg); got != want {
-			t.Errorf("isConnError(%q) = %v, want %v", msg, got, want)
+		if got := connLost(tc.err); got != tc.want {
+			t.Errorf("connLost(%v) = %v, want %v", tc.err, got, tc.want)
 		}
 	}
 }

@@ -38,7 +38,6 @@ type config struct {
 	progressMode progressui.DisplayMode
 	afterSolve   AfterSolveFunc
 	test         *TestOptions // run each image once solved (run.go)
-	entitlements []string     // SolveOpt.AllowedEntitlements (run.go)
 	measure      bool
 	measureOpts  []measure.Option
 	measureCache string

@@ -25,8 +25,11 @@ const StandInLabel = "org.minikit.stand-in"
 type Result struct {
 	Name   string `json:"name"`
 	Status Status `json:"status"`
-	// Error is BuildKit's message for a failed or canceled build.
+	// Error is BuildKit's message for a failed or canceled build, and Err
+	// the error itself (Error is its message), for errors.Is and
+	// errors.As: ErrBuilderLost, ErrHostNetworkRefused, a gRPC status.
 	Error string `json:"error,omitempty"`
+	Err   error  `json:"-"`
 	// FailedVertex names the step that failed, as in the progress display
 	// ("[scratch] COPY --from=scratch /nope /"), and FailedLog holds the
 	// last lines it printed.

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/client/llb"
 	gateway "github.com/moby/buildkit/frontend/gateway/client"
 	gatewaypb "github.com/moby/buildkit/frontend/gateway/pb"
 	"github.com/moby/buildkit/solver/pb"
@@ -70,8 +72,9 @@ type TestOptions struct {
 // Test runs each image once it is solved, in the same build session, the
 // way a container runtime would (Entrypoint+Cmd, Env, WorkingDir), and
 // records the outcome in Result.Run. Recipes that declare Network run on
-// the host's network (the daemon must allow the network.host entitlement;
-// this option asks for it), the others with none.
+// the host's network, the others with none: only their builds ask for the
+// network.host entitlement, and when the daemon does not grant it, only
+// they fail, with an error wrapping ErrHostNetworkRefused.
 func Test(o TestOptions) Option {
 	return func(c *config) error {
 		if o.Timeout < 0 {
@@ -86,18 +89,93 @@ func Test(o TestOptions) Option {
 			}
 		}
 		c.test = &o
-		c.entitlements = appendOnce(c.entitlements, string(entitlements.EntitlementNetworkHost))
 		return nil
 	}
 }
 
-func appendOnce(list []string, s string) []string {
-	for _, x := range list {
-		if x == s {
-			return list
-		}
+// ErrHostNetworkRefused is wrapped by the error of a recipe whose test run
+// needs the host network on a buildkitd that does not grant the
+// network.host entitlement.
+var ErrHostNetworkRefused = errors.New(`buildkitd does not allow the network.host entitlement: ` +
+	`start it with --allow-insecure-entitlement network.host, or add "network.host" to insecure-entitlements in its buildkitd.toml`)
+
+// needsHostNetwork reports whether r's build runs a container on the host
+// network (the Test option, a recipe that declares Network).
+func (s *solver) needsHostNetwork(r llbdefs.Recipe) bool {
+	return s.cfg.test != nil && r.Network
+}
+
+// entitlements are the entitlements r's build asks for.
+func (s *solver) entitlements(r llbdefs.Recipe) []string {
+	if s.needsHostNetwork(r) {
+		return []string{string(entitlements.EntitlementNetworkHost)}
 	}
-	return append(list, s)
+	return nil
+}
+
+// An entitlementCheck learns once per run whether a daemon grants the
+// network.host entitlement.
+//
+// buildkitd refuses an entitlement it does not grant with an error of no
+// type of its own (gRPC code Unknown), told apart from other failures by
+// its text only. So the check asks twice instead: an empty build asking
+// for the entitlement, and when that fails, the same build without it.
+// Only a daemon that solves the second and not the first refuses the
+// entitlement; any other failure decides nothing (the recipe's own build
+// then reports what is wrong).
+type entitlementCheck struct {
+	mu      sync.Mutex
+	known   bool
+	refused error // wraps ErrHostNetworkRefused; nil: granted
+}
+
+// hostNetworkRefused returns the error r fails with when its build needs
+// the host network and the daemon does not grant it, else nil.
+func (s *solver) hostNetworkRefused(ctx context.Context, r llbdefs.Recipe) error {
+	if !s.needsHostNetwork(r) {
+		return nil
+	}
+	if err := s.hostNetwork.check(ctx, s.probe); err != nil {
+		return fmt.Errorf("%s: the test run needs the host network: %w", r.Name, err)
+	}
+	return nil
+}
+
+// check returns the refusal, probing the daemon if it is not known yet:
+// probe solves an empty build asking for the entitlements given.
+func (e *entitlementCheck) check(ctx context.Context, probe func(context.Context, []string) error) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.known {
+		return e.refused
+	}
+	with := probe(ctx, []string{string(entitlements.EntitlementNetworkHost)})
+	if with == nil {
+		e.known = true
+		return nil
+	}
+	if ctx.Err() != nil || probe(ctx, nil) != nil {
+		return nil // undecided: asked again by the next recipe
+	}
+	e.known, e.refused = true, fmt.Errorf("%w (%w)", ErrHostNetworkRefused, with)
+	return e.refused
+}
+
+// probe solves an empty build on s's daemon, asking for ents.
+func (s *solver) probe(ctx context.Context, ents []string) error {
+	def, err := llb.Scratch().Marshal(ctx)
+	if err != nil {
+		return err
+	}
+	sess, err := s.sessions.forBuild(client.SolveOpt{})
+	if err != nil {
+		return err
+	}
+	_, err = s.c.Solve(ctx, def, client.SolveOpt{
+		SharedSession: sess, SessionPreInitialized: true,
+		AllowedEntitlements: ents, Internal: true,
+	}, nil)
+	return err
 }
 
 // RunImage runs the image (ref, with config img) of recipe r in a gateway

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,10 +20,10 @@ import (
 	"github.com/moby/buildkit/client/llb/sourceresolver"
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
 	gateway "github.com/moby/buildkit/frontend/gateway/client"
+	"github.com/moby/buildkit/session"
 	digest "github.com/opencontainers/go-digest"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/tonistiigi/fsutil"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/minikit/minikit/pkg/llbdefs"
 )
@@ -40,45 +39,23 @@ var validName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 // It returns one Result per recipe, in the order given. A recipe that
 // fails, expectedly or not, never stops the others; when ctx is canceled
 // the running builds stop and every recipe not built is StatusCanceled.
-// The error is for setup problems only (options, samples directory, export
-// directories, recipe names): then nothing is built.
+// When the connection to buildkitd is lost (it does not answer any
+// more), every recipe not finished ends with an error wrapping
+// ErrBuilderLost. The error is for setup problems only (options, samples
+// directory, export directories, recipe names): then nothing is built.
 func Solve(ctx context.Context, c *client.Client, recipes []llbdefs.Recipe, opts ...Option) ([]Result, error) {
 	if c == nil {
 		return nil, errors.New("solve: no BuildKit client")
 	}
-	s, err := newSolver(c, recipes, opts)
-	if err != nil {
-		return nil, err
-	}
-
-	results := make([]Result, len(recipes))
-	for i, r := range recipes {
-		results[i] = Result{Name: r.Name, Status: StatusCanceled, Error: "interrupted before it started"}
-	}
-	var g errgroup.Group
-	g.SetLimit(s.cfg.parallel)
-	for i, r := range recipes {
-		if ctx.Err() != nil {
-			break
-		}
-		g.Go(func() error {
-			if ctx.Err() != nil {
-				return nil // canceled while waiting for a slot
-			}
-			results[i] = s.solve(ctx, r)
-			return nil
-		})
-	}
-	_ = g.Wait() // the goroutines record failures in results
-	s.shared.close()
-	s.disp.close()
-	return results, nil
+	return solveOn(ctx, []Builder{{Client: c}}, recipes, opts)
 }
 
 // newSolver checks the options and the recipes' names, prepares the
-// export and cache directories and the samples, and starts the progress
-// display (the caller closes it): what every recipe's build shares.
-func newSolver(c *client.Client, recipes []llbdefs.Recipe, opts []Option) (*solver, error) {
+// export and cache directories, the samples and the credentials, and
+// starts the progress display (the caller closes it): what every
+// recipe's build shares. The caller gives each builder its own copy
+// (forBuilder).
+func newSolver(recipes []llbdefs.Recipe, opts []Option) (*solver, error) {
 	cfg, err := newConfig(opts)
 	if err != nil {
 		return nil, err
@@ -100,6 +77,9 @@ func newSolver(c *client.Client, recipes []llbdefs.Recipe, opts []Option) (*solv
 		if err := os.MkdirAll(e.Dir, 0o755); err != nil {
 			return nil, fmt.Errorf("export %s: %w", e, err)
 		}
+		if err := removeStaleTemps(e.Dir); err != nil { // export.go
+			return nil, fmt.Errorf("export %s: %w", e, err)
+		}
 	}
 	names := make([]string, len(recipes))
 	for i, r := range recipes {
@@ -108,26 +88,46 @@ func newSolver(c *client.Client, recipes []llbdefs.Recipe, opts []Option) (*solv
 	if err := prepareLocalCaches(cfg.cacheExports, names); err != nil {
 		return nil, err
 	}
-	samples, err := fsutil.NewFS(cfg.samplesDir)
+	samples, err := samplesFS(cfg.samplesDir)
 	if err != nil {
-		return nil, fmt.Errorf("samples directory: %w", err)
+		return nil, err
+	}
+	auth, err := registryAuth()
+	if err != nil {
+		return nil, err
 	}
 	disp, err := startDisplay(cfg.progressOut, cfg.progressMode)
 	if err != nil {
 		return nil, err
 	}
-	return &solver{c: c, cfg: cfg, samples: samples, disp: disp, shared: newSharedSession(c, samples), configs: newConfigStore()}, nil
+	return &solver{cfg: cfg, samples: samples, auth: auth, disp: disp, configs: newConfigStore()}, nil
 }
 
-// A solver holds what every recipe's build shares.
+// forBuilder returns a copy of s that builds with c, with sessions of its
+// own on that daemon (the caller closes them once every build on it has
+// ended).
+func (s *solver) forBuilder(c *client.Client) *solver {
+	cp := *s
+	cp.c = c
+	cp.sessions = newSessions(c, s.samples, s.auth)
+	cp.hostNetwork = &entitlementCheck{}
+	return &cp
+}
+
+// A solver holds what every recipe's build on one builder shares.
 type solver struct {
-	c       *client.Client
-	cfg     *config
+	c   *client.Client
+	cfg *config
+	// samples is the samples directory as sent to buildkitd, auth the
+	// credentials offered (session.go).
 	samples fsutil.FS
+	auth    session.Attachable
 	disp    *display
-	// shared is the session the recipes solved with c share when they
-	// can (session.go).
-	shared *sharedSession
+	// sessions are the run's sessions on c (session.go).
+	sessions *sessions
+	// hostNetwork says whether c grants the network.host entitlement
+	// (run.go).
+	hostNetwork *entitlementCheck
 	// configs are the base images' configs resolved in this run.
 	configs *configStore
 }
@@ -153,33 +153,14 @@ func (b *built) bases() []string {
 }
 
 // solve builds one recipe and never fails: the outcome is in the Result.
-// A build that failed because a session it borrowed closed under it is
-// solved once more (sessionLost).
 func (s *solver) solve(ctx context.Context, r llbdefs.Recipe) Result {
-	res := s.solveOnce(ctx, r)
-	if res.Status == StatusFailed && ctx.Err() == nil && sessionLost(res.Error) {
-		again := s.solveOnce(ctx, r)
-		again.Duration += res.Duration
-		return again
-	}
-	return res
-}
-
-// sessionLost reports whether a build failed only because a client
-// session went away while buildkitd was using it. buildkitd runs a step
-// that several concurrent builds share once, through any one of their
-// sessions; when that build ends first and closes its own session (builds
-// with tarball exports or local cache stores each have one), the others
-// fail with "grpc: the client connection is closing", through no fault of
-// their own. Solving again reuses every step already done.
-func sessionLost(msg string) bool {
-	return strings.Contains(msg, "the client connection is closing")
-}
-
-// solveOnce builds one recipe once (see solve).
-func (s *solver) solveOnce(ctx context.Context, r llbdefs.Recipe) Result {
 	start := time.Now()
 	res := Result{Name: r.Name}
+	if err := s.hostNetworkRefused(ctx, r); err != nil { // run.go: not worth building
+		res.Status, res.Err, res.Error = StatusFailed, err, err.Error()
+		res.Duration = time.Since(start)
+		return res
+	}
 
 	entries, files := exportEntries(s.cfg.exports, r.Name)
 	var info built
@@ -192,10 +173,9 @@ func (s *solver) solveOnce(ctx context.Context, r llbdefs.Recipe) Result {
 		entries = append(entries, meter.entry)
 	}
 	opt := client.SolveOpt{
-		Exports:     entries,
-		LocalMounts: map[string]fsutil.FS{llbdefs.SamplesName: s.samples},
-		// network.host, for the Test option's runs (run.go).
-		AllowedEntitlements: s.cfg.entitlements,
+		Exports: entries,
+		// network.host, for the Test option's runs that need it (run.go).
+		AllowedEntitlements: s.entitlements(r),
 		// Each recipe's own cache entries (cache.go).
 		CacheExports: recipeCache(s.cfg.cacheExports, r.Name, true),
 		CacheImports: recipeCache(s.cfg.cacheImports, r.Name, false),
@@ -205,13 +185,14 @@ func (s *solver) solveOnce(ctx context.Context, r llbdefs.Recipe) Result {
 		Internal: !s.cfg.history,
 	}
 	s.cfg.stampEpoch(opt.Exports)
-	if shareable(opt) {
-		// Without it (the daemon refused a session), the build opens
-		// its own, as BuildKit's client does by default.
-		if sess, err := s.shared.get(); err == nil {
-			opt.SharedSession, opt.SessionPreInitialized = sess, true
-		}
+	sess, err := s.sessions.forBuild(opt)
+	if err != nil {
+		err = fmt.Errorf("%s: %w", r.Name, err)
+		res.Status, res.Err, res.Error = StatusFailed, err, err.Error()
+		res.Duration = time.Since(start)
+		return res
 	}
+	opt.SharedSession, opt.SessionPreInitialized = sess, true
 
 	statusCh := make(chan *client.SolveStatus)
 	tr := newTracker()
@@ -279,11 +260,12 @@ func (s *solver) solveOnce(ctx context.Context, r llbdefs.Recipe) Result {
 	}
 	if err != nil {
 		// The build function's error says what it was doing; the one
-		// Build returns is the daemon's copy, without that context.
-		if info.err != nil {
-			err = info.err
+		// Build returns is the daemon's copy, without that context, but
+		// with the gRPC status of a lost connection: both are kept.
+		if info.err != nil && info.err != err {
+			err = &buildError{fn: info.err, daemon: err}
 		}
-		res.Error = err.Error()
+		res.Err, res.Error = err, err.Error()
 		if res.Status != StatusCanceled {
 			// After a cancellation, steps fail in all sorts of ways
 			// (an exporter's blob "locked", a session gone): none of
@@ -306,6 +288,14 @@ func (s *solver) solveOnce(ctx context.Context, r llbdefs.Recipe) Result {
 	res.Duration = time.Since(start)
 	return res
 }
+
+// A buildError is a build's failure as its build function saw it, with
+// what it was doing, and as BuildKit's client returned it: the message is
+// the first's, and both are wrapped.
+type buildError struct{ fn, daemon error }
+
+func (e *buildError) Error() string   { return e.fn.Error() }
+func (e *buildError) Unwrap() []error { return []error{e.fn, e.daemon} }
 
 // build is the gateway build function of one recipe: it resolves the base
 // images, solves the recipe's graph, runs the AfterSolve hook and returns

@@ -6,12 +6,15 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -368,5 +371,121 @@ func TestSolveDaemonCancelExport(t *testing.T) {
 	}
 	if names := dirNames(t, out); len(names) != 0 {
 		t.Errorf("output dir holds %v after a canceled export", names)
+	}
+}
+
+// processesWith lists the pids of the processes whose command line holds
+// s (arguments joined by spaces).
+func processesWith(t *testing.T, s string) []string {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		dt, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue // not a process, or gone
+		}
+		if strings.Contains(strings.ReplaceAll(string(dt), "\x00", " "), s) {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+// TestSolveDaemonCancelReleasesContainers interrupts a run while the
+// images' test runs are under way: when Solve returns, every container
+// is gone (its processes with it) and nothing is written.
+func TestSolveDaemonCancelReleasesContainers(t *testing.T) {
+	c := startBuildkitd(t)
+	base := pushBase(t)
+	marker := fmt.Sprintf("sleep %d", 100000+os.Getpid()) // this test's runs only
+	var recipes []llbdefs.Recipe
+	for _, n := range []string{"k.one", "k.two"} {
+		recipes = append(recipes, llbdefs.Recipe{Name: n, Final: llbdefs.From(base).Copy("hello.c", n), Cmd: llbdefs.Shell(marker), Expect: llbdefs.Works})
+	}
+	out := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	running := make(chan []string, 1)
+	go func() { // cancel once both runs are under way
+		for ctx.Err() == nil {
+			if pids := processesWith(t, marker); len(pids) >= len(recipes) {
+				running <- pids
+				cancel()
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	results, err := Solve(ctx, c, recipes, SamplesDir(samplesDir(t)), OCI(out), Test(TestOptions{Timeout: 10 * time.Minute}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case pids := <-running:
+		t.Logf("canceled with runs %v under way", pids)
+	default:
+		t.Fatalf("the runs were never seen: %+v", results)
+	}
+	if pids := processesWith(t, marker); len(pids) != 0 {
+		t.Errorf("processes %v of the test runs are still there after Solve returned", pids)
+	}
+	for _, r := range results {
+		if r.Status != StatusCanceled || len(r.Outputs) != 0 {
+			t.Errorf("%s: %s, outputs %v: %s", r.Name, r.Status, r.Outputs, r.Error)
+		}
+	}
+	if names := dirNames(t, out); len(names) != 0 {
+		t.Errorf("output dir holds %v after a canceled run", names)
+	}
+}
+
+// TestSolveDaemonKilled kills buildkitd while images' test runs are under
+// way and another recipe waits for its turn: every recipe ends with an
+// error wrapping ErrBuilderLost, and keeping the build's own error.
+func TestSolveDaemonKilled(t *testing.T) {
+	c, daemon := startBuildkitdProcess(t)
+	base := pushBase(t)
+	marker := fmt.Sprintf("sleep %d", 200000+os.Getpid())
+	t.Cleanup(func() { // the runs outlive a killed daemon
+		for _, p := range processesWith(t, marker) {
+			if pid, err := strconv.Atoi(p); err == nil {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	})
+	var recipes []llbdefs.Recipe
+	for _, n := range []string{"x.one", "x.two", "x.waits"} {
+		recipes = append(recipes, llbdefs.Recipe{Name: n, Final: llbdefs.From(base).Copy("hello.c", n), Cmd: llbdefs.Shell(marker), Expect: llbdefs.Works})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	killed := make(chan struct{})
+	go func() {
+		defer close(killed)
+		for ctx.Err() == nil {
+			if len(processesWith(t, marker)) >= 2 {
+				_ = daemon.Kill()
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	results, err := Solve(ctx, c, recipes, SamplesDir(samplesDir(t)), NoExport(), Parallel(2), Test(TestOptions{Timeout: 10 * time.Minute}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-killed
+	if ctx.Err() != nil {
+		t.Fatalf("the run did not end with its daemon: %v", ctx.Err())
+	}
+	for _, r := range results {
+		t.Logf("%s: %s: %s", r.Name, r.Status, r.Error)
+		if r.Status == StatusOK || !errors.Is(r.Err, ErrBuilderLost) || r.Error != r.Err.Error() {
+			t.Errorf("%s: %s, error %v; want it to wrap ErrBuilderLost", r.Name, r.Status, r.Err)
+		}
 	}
 }

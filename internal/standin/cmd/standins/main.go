@@ -2,7 +2,7 @@
 // a test harness for package standin; minikit's CLI wraps the same calls.
 //
 //	standins build [--only a,b] [--dir DIR] [--work DIR]
-//	standins serve [--listen 127.0.0.1:5000] [--dir DIR] [--state DIR]
+//	standins serve [--listen 127.0.0.1:5000] [--dir DIR] [--secret-file FILE]
 //	standins list
 package main
 
@@ -24,7 +24,7 @@ import (
 
 const usage = `usage:
   standins build [--only NAME[,NAME...]] [--dir DIR] [--work DIR]
-  standins serve [--listen 127.0.0.1:5000] [--dir DIR] [--state DIR]
+  standins serve [--listen 127.0.0.1:5000] [--dir DIR] [--secret-file FILE]
   standins list
 `
 
@@ -63,13 +63,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		only := fs.String("only", "", "comma-separated stand-ins to build (default: all)")
 		dir := fs.String("dir", defaultDir(herr, home.StandIns), "OCI image layout directory")
 		work := fs.String("work", "", "work and cache directory (default: DIR.work)")
+		registry := fs.String("registry", "127.0.0.1:5000", "host:port of the registry that will serve the package index the python stand-ins' pip uses")
 		if err := parse(fs, args[1:]); err != nil {
 			return err
 		}
 		if *dir == "" {
 			return usageError{"--dir is required (no state directory: " + errString(herr) + ")"}
 		}
-		opts := []standin.Option{standin.Progress(stdout)}
+		opts := []standin.Option{standin.Progress(stdout), standin.IndexAddr(*registry)}
 		if *only != "" {
 			var names []string
 			for _, n := range strings.Split(*only, ",") {
@@ -89,6 +90,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			if b.Rebuilt {
 				state = fmt.Sprintf("built in %.1fs", b.Elapsed.Seconds())
 			}
+			if b.Repaired != "" {
+				state += " (repaired: " + b.Repaired + ")"
+			}
 			fmt.Fprintf(stdout, "%-32s %8.1f MB  %d layers  %s  %s\n", b.Name, float64(b.Size)/1e6, b.Layers, b.Digest.String()[:19], state)
 		}
 		if err != nil {
@@ -100,14 +104,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fs := newFlagSet("serve", stderr)
 		listen := fs.String("listen", "127.0.0.1:5000", "loopback address to listen on")
 		dir := fs.String("dir", defaultDir(herr, home.StandIns), "OCI image layout directory")
-		state := fs.String("state", defaultDir(herr, home.Registry), "registry state directory (uploaded blobs)")
+		secretFile := fs.String("secret-file", "", "file holding the secret the registry proves it holds (created if missing)")
 		if err := parse(fs, args[1:]); err != nil {
 			return err
 		}
-		if *dir == "" || *state == "" {
-			return usageError{"--dir and --state are required (no state directory: " + errString(herr) + ")"}
+		if *dir == "" {
+			return usageError{"--dir is required (no state directory: " + errString(herr) + ")"}
 		}
-		return standin.Serve(ctx, *dir, *state, *listen, stderr)
+		var secret []byte
+		if *secretFile != "" {
+			var err error
+			if secret, err = standin.LoadSecret(*secretFile); err != nil {
+				return err
+			}
+		}
+		return standin.Serve(ctx, *dir, *listen, secret, stderr)
 	case "list":
 		if len(args) > 1 {
 			return usageError{"list takes no arguments"}

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/minikit/minikit/pkg/llbdefs"
+	"github.com/minikit/minikit/pkg/runner"
+)
+
+func recipeNames(rs []llbdefs.Recipe) []string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, r.Name)
+	}
+	return out
+}
+
+// On the stand-ins, --all skips the upstream-only recipes only: a partial
+// one is built and run like a faithful one.
+func TestSplitOfflineBuildsPartialRecipes(t *testing.T) {
+	rs := []llbdefs.Recipe{
+		{Name: "a.faithful", StandIn: llbdefs.Offline},
+		{Name: "b.partial", StandIn: llbdefs.Partial, Offline: "a glibc JRE stands in for a musl one"},
+		{Name: "c.upstream", StandIn: llbdefs.Online, Offline: "needs the apk index"},
+	}
+	build, skip := splitOffline(rs, true)
+	if got := strings.Join(recipeNames(build), ","); got != "a.faithful,b.partial" {
+		t.Errorf("built %s, want a.faithful,b.partial", got)
+	}
+	if got := strings.Join(recipeNames(skip), ","); got != "c.upstream" {
+		t.Errorf("skipped %s, want c.upstream", got)
+	}
+	if got := upstreamOnly(skip[0]); !strings.Contains(got, "needs the apk index") {
+		t.Errorf("skip reason %q lacks the recipe's own reason", got)
+	}
+	build, skip = splitOffline(rs, false)
+	if len(build) != 3 || len(skip) != 0 {
+		t.Errorf("not on stand-ins: built %v, skipped %v; want all built", recipeNames(build), recipeNames(skip))
+	}
+}
+
+// A partial recipe built on stand-ins says how its stand-in differs, in
+// the report and in `minikit test`'s table; built upstream it says nothing.
+func TestPartialRecipesShowHowTheirStandInDiffers(t *testing.T) {
+	r := llbdefs.Recipe{Name: "x.y", Final: llbdefs.Scratch(), StandIn: llbdefs.Partial, Offline: "a glibc JRE 8 stands in for the musl one"}
+	if row := reportRecipe(r, runner.Result{}, true); row.StandInDiffers != r.Offline {
+		t.Errorf("on stand-ins: stand_in_differs %q, want %q", row.StandInDiffers, r.Offline)
+	}
+	if row := reportRecipe(r, runner.Result{}, false); row.StandInDiffers != "" {
+		t.Errorf("upstream: stand_in_differs %q, want none", row.StandInDiffers)
+	}
+	faithful := llbdefs.Recipe{Name: "x.z", Final: llbdefs.Scratch(), StandIn: llbdefs.Offline}
+	if row := reportRecipe(faithful, runner.Result{}, true); row.StandInDiffers != "" {
+		t.Errorf("faithful recipe: stand_in_differs %q, want none", row.StandInDiffers)
+	}
+	var b bytes.Buffer
+	doc := testDoc{Recipes: []testRow{{Result: runner.Result{Name: "x.y", Status: runner.StatusOK, Run: &runner.RunOutcome{ExitCode: 0, Reason: "ok", Matches: true}}, Expect: "0", StandInDiffers: r.Offline}}}
+	if err := printTestTable(&b, doc, 0); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "partial stand-in: "+r.Offline) {
+		t.Errorf("test table does not show the partial stand-in:\n%s", b.String())
+	}
+}
+
+// `minikit list` gives every upstream-only or partial seed row its own
+// reason, in the table and in JSON.
+func TestListGivesEachRowNotOfflineItsReason(t *testing.T) {
+	code, out, _ := run(t, "list")
+	if code != exitOK {
+		t.Fatalf("exit %d", code)
+	}
+	lines := map[string]string{}
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) > 0 {
+			lines[f[0]] = l
+		}
+	}
+	code, js, _ := run(t, "list", "--json")
+	if code != exitOK {
+		t.Fatalf("list --json: exit %d", code)
+	}
+	var rows []listRow
+	if err := json.Unmarshal([]byte(js), &rows); err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]listRow{}
+	for _, r := range rows {
+		byName[r.Name] = r
+	}
+	online := 0
+	for _, r := range llbdefs.Catalog() {
+		if r.StandIn == llbdefs.Offline {
+			continue
+		}
+		if r.StandIn == llbdefs.Online {
+			online++
+		}
+		if r.Offline == "" {
+			t.Errorf("%s: no reason in the catalog", r.Name)
+			continue
+		}
+		if !strings.Contains(lines[r.Name], string(r.StandIn)+": "+r.Offline) {
+			t.Errorf("list line of %s lacks its reason %q:\n%s", r.Name, r.Offline, lines[r.Name])
+		}
+		if got := byName[r.Name].Offline; got != r.Offline {
+			t.Errorf("list --json %s: offline %q, want %q", r.Name, got, r.Offline)
+		}
+	}
+	if online == 0 {
+		t.Error("no upstream-only rows in the catalog")
+	}
+}

@@ -1,0 +1,96 @@
+package runner
+
+import (
+	"bytes"
+	"encoding/csv"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/distribution/reference"
+	"github.com/moby/buildkit/client"
+)
+
+// FuzzParseOutput: an --output value that parses is a valid export (the
+// image store without a directory, oci or docker with one) that its
+// String form parses back to. Seeds: testdata/fuzz/FuzzParseOutput.
+func FuzzParseOutput(f *testing.F) {
+	f.Fuzz(func(t *testing.T, s string) {
+		e, err := ParseOutput(s)
+		if err != nil {
+			if e != (Export{}) {
+				t.Errorf("ParseOutput(%q) = %+v with error %v", s, e, err)
+			}
+			return
+		}
+		if err := e.validate(); err != nil {
+			t.Fatalf("ParseOutput(%q) = %+v, invalid: %v", s, e, err)
+		}
+		if strings.ContainsRune(e.Dir, 0) {
+			t.Errorf("ParseOutput(%q): directory %q holds a NUL byte, no file name can", s, e.Dir)
+		}
+		if back, err := ParseOutput(e.String()); err != nil || back != e {
+			t.Errorf("ParseOutput(%q) = %+v; its String %q parses as %+v, %v", s, e, e.String(), back, err)
+		}
+	})
+}
+
+// FuzzParseCache: a --cache-to/--cache-from value that parses has a known
+// type, lower-case keys and what its type needs (mode on exports only, a
+// registry ref that stays a valid reference once named after a recipe), the
+// whole value was read (one CSV line), and written back as CSV it parses
+// to the same entry. Seeds: testdata/fuzz/FuzzParseCache.
+func FuzzParseCache(f *testing.F) {
+	f.Fuzz(func(t *testing.T, s string, export bool) {
+		e, err := ParseCache(s, export)
+		if err != nil {
+			return
+		}
+		if !slices.Contains(cacheTypes, e.Type) {
+			t.Fatalf("ParseCache(%q, %v): type %q", s, export, e.Type)
+		}
+		for k := range e.Attrs {
+			if k == "" || k != strings.ToLower(strings.TrimSpace(k)) || k == "type" {
+				t.Errorf("ParseCache(%q, %v): key %q", s, export, k)
+			}
+		}
+		if _, ok := e.Attrs["mode"]; ok && !export {
+			t.Errorf("ParseCache(%q, false): an import with a mode", s)
+		}
+		if e.Type == "registry" {
+			ref := recipeRef(e.Attrs["ref"], "hello-c.gcc")
+			if _, err := reference.ParseNormalizedNamed(ref); err != nil {
+				t.Errorf("ParseCache(%q, %v): ref %q gives %q, not an image reference: %v", s, export, e.Attrs["ref"], ref, err)
+			}
+		}
+		r := csv.NewReader(strings.NewReader(s))
+		r.TrimLeadingSpace = true
+		if _, err := r.Read(); err == nil {
+			if _, err := r.Read(); err != io.EOF {
+				t.Errorf("ParseCache(%q, %v) = %+v, reading only the first of several lines", s, export, e)
+			}
+		}
+		again := formatCache(t, e)
+		back, err := ParseCache(again, export)
+		if err != nil || back.Type != e.Type || !maps.Equal(back.Attrs, e.Attrs) {
+			t.Errorf("ParseCache(%q, %v) = %+v; written back as %q: %+v, %v", s, export, e, again, back, err)
+		}
+	})
+}
+
+// formatCache writes an entry as the CSV ParseCache reads.
+func formatCache(t *testing.T, e client.CacheOptionsEntry) string {
+	fields := []string{"type=" + e.Type}
+	for _, k := range slices.Sorted(maps.Keys(e.Attrs)) {
+		fields = append(fields, k+"="+e.Attrs[k])
+	}
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	if err := w.Write(fields); err != nil {
+		t.Fatal(err)
+	}
+	w.Flush()
+	return strings.TrimSuffix(b.String(), "\n")
+}
