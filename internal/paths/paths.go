@@ -50,3 +50,19 @@ func (h Home) Samples() string { return filepath.Join(string(h), "samples") }
 
 // Measurements caches image measurements by manifest digest.
 func (h Home) Measurements() string { return filepath.Join(string(h), "measurements") }
+
+// MkdirPrivate creates each directory (and its parents) if missing and
+// makes it private to minikit's user (0700), as everything under the home
+// is: what the stand-ins, the package index and the daemon's state hold is
+// what every build on them trusts.
+func MkdirPrivate(dirs ...string) error {
+	for _, d := range dirs {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return err
+		}
+		if err := os.Chmod(d, 0o700); err != nil {
+			return err
+		}
+	}
+	return nil
+}

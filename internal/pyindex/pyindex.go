@@ -29,6 +29,7 @@ import (
 	"strings"
 
 	"github.com/minikit/minikit/internal/atomicfile"
+	"github.com/minikit/minikit/internal/paths"
 )
 
 // Version identifies how wheels are made: bump it when that changes, so
@@ -207,15 +208,8 @@ func Build(ctx context.Context, dir string, cfg Config) ([]Project, error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	// Private to minikit's user, as the stand-in layout: what the index
-	// holds is what every pip install on the stand-ins runs.
-	for _, d := range []string{dir, filepath.Join(dir, wheelDir)} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return nil, fmt.Errorf("build the package index: %w", err)
-		}
-		if err := os.Chmod(d, 0o700); err != nil {
-			return nil, fmt.Errorf("build the package index: %w", err)
-		}
+	if err := paths.MkdirPrivate(dir, filepath.Join(dir, wheelDir)); err != nil {
+		return nil, fmt.Errorf("build the package index: %w", err)
 	}
 	old, err := readManifest(dir)
 	if err != nil {

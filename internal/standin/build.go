@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/sys/unix"
 
+	"github.com/minikit/minikit/internal/paths"
 	"github.com/minikit/minikit/internal/pyindex"
 	"github.com/minikit/minikit/internal/tlsca"
 )
@@ -138,15 +139,8 @@ func Build(ctx context.Context, layoutDir string, opts ...Option) ([]Built, erro
 	if err != nil {
 		return nil, fmt.Errorf("build stand-ins: %w", err)
 	}
-	// Private to minikit's user, as everything under its home: what a
-	// stand-in holds is what every build on it trusts.
-	for _, d := range []string{layoutDir, work, filepath.Join(work, "logs")} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return nil, fmt.Errorf("build stand-ins: %w", err)
-		}
-		if err := os.Chmod(d, 0o700); err != nil {
-			return nil, fmt.Errorf("build stand-ins: %w", err)
-		}
+	if err := paths.MkdirPrivate(layoutDir, work, filepath.Join(work, "logs")); err != nil {
+		return nil, fmt.Errorf("build stand-ins: %w", err)
 	}
 	unlock, err := lockDir(work)
 	if err != nil {
