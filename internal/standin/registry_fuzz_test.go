@@ -91,6 +91,8 @@ func FuzzRegistryRequest(f *testing.F) {
 		if rng != "" {
 			req.Header.Set("Range", rng)
 		}
+		// NewRequest takes "" for GET, as a client sends it.
+		method = req.Method
 		rec := httptest.NewRecorder()
 		reg.ServeHTTP(rec, req)
 		status := rec.Code
