@@ -68,18 +68,11 @@ func newDaemonHome(t *testing.T, shared paths.Home) daemonHome {
 func TestDaemonForeignRegistry(t *testing.T) {
 	shared := requireBuildEnv(t)
 	h := newDaemonHome(t, shared)
-	foreign := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// Looks like a registry, and serves anything asked for.
+	// Looks like a registry, and serves anything asked for.
+	serveForeign(t, h.reg, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
 		fmt.Fprintln(w, "{}")
-	}))
-	ln, err := net.Listen("tcp", h.reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	foreign.Listener = ln
-	foreign.Start()
-	defer foreign.Close()
+	})
 
 	// Well below the registry's 60 s start timeout: waiting for it fails.
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
@@ -174,16 +167,9 @@ func TestDaemonStatusConsistent(t *testing.T) {
 		t.Errorf("status with the registry killed: exit %d\n%s", code, stdout)
 	}
 	// Another server on it.
-	foreign := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	serveForeign(t, h.reg, func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "{}")
-	}))
-	ln, err := net.Listen("tcp", h.reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	foreign.Listener = ln
-	foreign.Start()
-	defer foreign.Close()
+	})
 	code, stdout, _ = minikitEnv(t, ctx, h.env, "daemon", "status")
 	t.Logf("status, port taken:\n%s", stdout)
 	if code != 0 || strings.Contains(string(stdout), "(stand-ins)") || strings.Count(string(stdout), "another server") != 2 {
@@ -398,4 +384,18 @@ func checkHomePrivate(t *testing.T, home paths.Home) {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("walk %s: %v", home, err)
 	}
+}
+
+// serveForeign runs an HTTP server that is not minikit's registry on addr
+// until the test ends.
+func serveForeign(t *testing.T, addr string, h http.HandlerFunc) {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(h)
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
 }

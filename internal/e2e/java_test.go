@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -18,12 +17,7 @@ func TestJavaRows(t *testing.T) {
 	requireBuildEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	code, stdout, stderr := minikit(t, ctx, "test", "--format", "json", "hello-java.*")
-	t.Logf("stderr (last 2000 bytes):\n%s", tail(stderr, 2000))
-	var doc testDoc
-	if err := json.Unmarshal(stdout, &doc); err != nil {
-		t.Fatalf("test --format json: %v\n%s", err, stdout)
-	}
+	code, doc := testJSON(t, ctx, "hello-java.*")
 	if code != 0 {
 		t.Errorf("minikit test hello-java.* exited %d, want 0", code)
 	}

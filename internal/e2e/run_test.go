@@ -45,18 +45,26 @@ type testDoc struct {
 	} `json:"summary"`
 }
 
+// testJSON runs `minikit test --format json ARGS...`, logs the end of its
+// stderr and returns its exit code and its decoded report.
+func testJSON(t *testing.T, ctx context.Context, args ...string) (int, testDoc) {
+	t.Helper()
+	code, stdout, stderr := minikit(t, ctx, append([]string{"test", "--format", "json"}, args...)...)
+	t.Logf("stderr (last 2000 bytes):\n%s", tail(stderr, 2000))
+	var doc testDoc
+	if err := json.Unmarshal(stdout, &doc); err != nil {
+		t.Fatalf("test --format json (exit %d): %v\n%s", code, err, stdout)
+	}
+	return code, doc
+}
+
 // runAll runs `minikit test --all --format json` once per test binary.
 func runAll(t *testing.T) testDoc {
 	t.Helper()
 	requireBuildEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	code, stdout, stderr := minikit(t, ctx, "test", "--all", "--format", "json")
-	t.Logf("stderr (last 2000 bytes):\n%s", tail(stderr, 2000))
-	var doc testDoc
-	if err := json.Unmarshal(stdout, &doc); err != nil {
-		t.Fatalf("test --format json: %v\n%s", err, stdout)
-	}
+	code, doc := testJSON(t, ctx, "--all")
 	if code != 0 {
 		for _, r := range doc.Recipes {
 			if r.Run != nil && !r.Run.Matches {
