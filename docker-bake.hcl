@@ -8,9 +8,15 @@
 #   docker buildx bake hello-go            one program's recipes
 #   docker buildx bake hello-go_golang_scratch --load   one recipe, into docker images
 #   docker buildx bake expected-failures   the recipe kept to show a failing build
+#   PLATFORMS=linux/amd64,linux/arm64 docker buildx bake standins   for these platforms
 # Targets are the recipe names with dots as underscores; images are tagged
 # minikit:RECIPE. The expected failure is in no other group: bake cancels
 # every target when one fails.
+
+variable "PLATFORMS" {
+  description = "Platforms every target is built for, comma-separated (linux/amd64,linux/arm64); empty: the builder's own"
+  default     = ""
+}
 
 group "default" {
   description = "Every recipe expected to build"
@@ -220,7 +226,7 @@ target "hello-c_alpine" {
   description = "hello-c.alpine: works (musl build runs on musl)"
   context     = "samples"
   dockerfile  = "../dockerfiles/hello-c.alpine.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:hello-c.alpine"]
 }
 
@@ -228,7 +234,7 @@ target "hello-c_alpine-static_scratch" {
   description = "hello-c.alpine-static.scratch: works (static binary)"
   context     = "samples"
   dockerfile  = "../dockerfiles/hello-c.alpine-static.scratch.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:hello-c.alpine-static.scratch"]
 }
 
@@ -236,7 +242,7 @@ target "hello-c_alpine_alpine" {
   description = "hello-c.alpine.alpine: works (musl build runs on musl)"
   context     = "samples"
   dockerfile  = "../dockerfiles/hello-c.alpine.alpine.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:hello-c.alpine.alpine"]
 }
 
@@ -244,7 +250,7 @@ target "hello-c_gcc" {
   description = "hello-c.gcc: works"
   context     = "samples"
   dockerfile  = "../dockerfiles/hello-c.gcc.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:hello-c.gcc"]
 }
 
@@ -252,7 +258,7 @@ target "hello-c_gcc-static_alpine" {
   description = "hello-c.gcc-static.alpine: works (a static glibc binary needs no loader)"
   context     = "samples"
   dockerfile  = "../dockerfiles/hello-c.gcc-static.alpine.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:hello-c.gcc-static.alpine"]
 }
 
@@ -260,7 +266,7 @@ target "hello-c_gcc-static_scratch" {
   description = "hello-c.gcc-static.scratch: works (static binary)"
   context     = "samples"
   dockerfile  = "../dockerfiles/hello-c.gcc-static.scratch.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:hello-c.gcc-static.scratch"]
 }
 
@@ -268,7 +274,7 @@ target "hello-c_gcc_alpine" {
   description = "hello-c.gcc.alpine: cannot start (the glibc loader is absent on a musl system)"
   context     = "samples"
   dockerfile  = "../dockerfiles/hello-c.gcc.alpine.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:hello-c.gcc.alpine"]
 }
 
@@ -276,7 +282,7 @@ target "hello-c_gcc_scratch" {
   description = "hello-c.gcc.scratch: cannot start (no loader, no libc)"
   context     = "samples"
   dockerfile  = "../dockerfiles/hello-c.gcc.scratch.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:hello-c.gcc.scratch"]
 }
 
@@ -284,7 +290,7 @@ target "hello-c_gcc_ubuntu" {
   description = "hello-c.gcc.ubuntu: works (glibc binary on a glibc system)"
   context     = "samples"
   dockerfile  = "../dockerfiles/hello-c.gcc.ubuntu.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:hello-c.gcc.ubuntu"]
 }
 
@@ -292,7 +298,7 @@ target "hello-go_golang" {
   description = "hello-go.golang: works"
   context     = "samples"
   dockerfile  = "../dockerfiles/hello-go.golang.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:hello-go.golang"]
 }
 
@@ -300,7 +306,7 @@ target "hello-go_golang-alpine_alpine" {
   description = "hello-go.golang-alpine.alpine: works"
   context     = "samples"
   dockerfile  = "../dockerfiles/hello-go.golang-alpine.alpine.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:hello-go.golang-alpine.alpine"]
 }
 
@@ -308,7 +314,7 @@ target "hello-go_golang-alpine_scratch" {
   description = "hello-go.golang-alpine.scratch: works (no C compiler, so no cgo: static binary)"
   context     = "samples"
   dockerfile  = "../dockerfiles/hello-go.golang-alpine.scratch.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:hello-go.golang-alpine.scratch"]
 }
 
@@ -316,7 +322,7 @@ target "hello-go_golang_scratch" {
   description = "hello-go.golang.scratch: works (fmt alone links statically even with cgo on)"
   context     = "samples"
   dockerfile  = "../dockerfiles/hello-go.golang.scratch.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:hello-go.golang.scratch"]
 }
 
@@ -324,7 +330,7 @@ target "hello-go_golang_scratch-string" {
   description = "hello-go.golang.scratch-string: cannot start (a shell-form CMD needs /bin/sh)"
   context     = "samples"
   dockerfile  = "../dockerfiles/hello-go.golang.scratch-string.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:hello-go.golang.scratch-string"]
 }
 
@@ -332,7 +338,7 @@ target "hello-go_golang_ubuntu-noworkdir_err" {
   description = "hello-go.golang.ubuntu-noworkdir.err: the build fails (the binary is at /go/hello, not /hello: COPY --from paths start at the root)"
   context     = "samples"
   dockerfile  = "../dockerfiles/hello-go.golang.ubuntu-noworkdir.err.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:hello-go.golang.ubuntu-noworkdir.err"]
 }
 
@@ -340,7 +346,7 @@ target "hello-go_golang_ubuntu-workdir" {
   description = "hello-go.golang.ubuntu-workdir: works (an explicit WORKDIR makes the path known)"
   context     = "samples"
   dockerfile  = "../dockerfiles/hello-go.golang.ubuntu-workdir.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:hello-go.golang.ubuntu-workdir"]
 }
 
@@ -348,7 +354,7 @@ target "hello-java_amazoncorretto" {
   description = "hello-java.amazoncorretto: works"
   context     = "samples"
   dockerfile  = "../dockerfiles/hello-java.amazoncorretto.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:hello-java.amazoncorretto"]
 }
 
@@ -356,7 +362,7 @@ target "hello-java_eclipse-temurin_native-image_scratch" {
   description = "hello-java.eclipse-temurin.native-image.scratch: works (three stages: javac, GraalVM native-image, scratch)"
   context     = "samples"
   dockerfile  = "../dockerfiles/hello-java.eclipse-temurin.native-image.scratch.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:hello-java.eclipse-temurin.native-image.scratch"]
 }
 
@@ -364,7 +370,7 @@ target "hello-java_openjdk" {
   description = "hello-java.openjdk: works"
   context     = "samples"
   dockerfile  = "../dockerfiles/hello-java.openjdk.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:hello-java.openjdk"]
 }
 
@@ -372,7 +378,7 @@ target "hello-java_openjdk-11_openjdk-11-jre" {
   description = "hello-java.openjdk-11.openjdk-11-jre: works"
   context     = "samples"
   dockerfile  = "../dockerfiles/hello-java.openjdk-11.openjdk-11-jre.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:hello-java.openjdk-11.openjdk-11-jre"]
 }
 
@@ -380,7 +386,7 @@ target "hello-java_openjdk-15-alpine-jlink_alpine" {
   description = "hello-java.openjdk-15-alpine-jlink.alpine: works (a custom runtime made by jlink)"
   context     = "samples"
   dockerfile  = "../dockerfiles/hello-java.openjdk-15-alpine-jlink.alpine.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:hello-java.openjdk-15-alpine-jlink.alpine"]
 }
 
@@ -388,7 +394,7 @@ target "hello-java_openjdk-15-jlink_ubuntu" {
   description = "hello-java.openjdk-15-jlink.ubuntu: works (a custom runtime made by jlink)"
   context     = "samples"
   dockerfile  = "../dockerfiles/hello-java.openjdk-15-jlink.ubuntu.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:hello-java.openjdk-15-jlink.ubuntu"]
 }
 
@@ -396,7 +402,7 @@ target "hello-java_openjdk-8_openjdk-8-jre-alpine" {
   description = "hello-java.openjdk-8.openjdk-8-jre-alpine: works (same Java version on both sides)"
   context     = "samples"
   dockerfile  = "../dockerfiles/hello-java.openjdk-8.openjdk-8-jre-alpine.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:hello-java.openjdk-8.openjdk-8-jre-alpine"]
 }
 
@@ -404,7 +410,7 @@ target "hello-java_openjdk-alpine" {
   description = "hello-java.openjdk-alpine: works"
   context     = "samples"
   dockerfile  = "../dockerfiles/hello-java.openjdk-alpine.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:hello-java.openjdk-alpine"]
 }
 
@@ -412,7 +418,7 @@ target "hello-java_openjdk_openjdk-8-jre-alpine" {
   description = "hello-java.openjdk.openjdk-8-jre-alpine: starts and fails (the class file is too new for Java 8 (UnsupportedClassVersionError))"
   context     = "samples"
   dockerfile  = "../dockerfiles/hello-java.openjdk.openjdk-8-jre-alpine.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:hello-java.openjdk.openjdk-8-jre-alpine"]
 }
 
@@ -420,7 +426,7 @@ target "hello-java_openjdk_openjdk-jre" {
   description = "hello-java.openjdk.openjdk-jre: works"
   context     = "samples"
   dockerfile  = "../dockerfiles/hello-java.openjdk.openjdk-jre.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:hello-java.openjdk.openjdk-jre"]
 }
 
@@ -428,7 +434,7 @@ target "hello-py_python" {
   description = "hello-py.python: works"
   context     = "samples"
   dockerfile  = "../dockerfiles/hello-py.python.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:hello-py.python"]
 }
 
@@ -436,7 +442,7 @@ target "hello-py_python-alpine" {
   description = "hello-py.python-alpine: works"
   context     = "samples"
   dockerfile  = "../dockerfiles/hello-py.python-alpine.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:hello-py.python-alpine"]
 }
 
@@ -444,7 +450,7 @@ target "hello-rust_rust" {
   description = "hello-rust.rust: works"
   context     = "samples"
   dockerfile  = "../dockerfiles/hello-rust.rust.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:hello-rust.rust"]
 }
 
@@ -452,7 +458,7 @@ target "hello-rust_rust-alpine" {
   description = "hello-rust.rust-alpine: works (musl target)"
   context     = "samples"
   dockerfile  = "../dockerfiles/hello-rust.rust-alpine.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:hello-rust.rust-alpine"]
 }
 
@@ -460,7 +466,7 @@ target "hello-rust_rust-alpine_alpine" {
   description = "hello-rust.rust-alpine.alpine: works (the musl target links statically by default)"
   context     = "samples"
   dockerfile  = "../dockerfiles/hello-rust.rust-alpine.alpine.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:hello-rust.rust-alpine.alpine"]
 }
 
@@ -468,7 +474,7 @@ target "hello-rust_rust_alpine" {
   description = "hello-rust.rust.alpine: cannot start (glibc binary on a musl system)"
   context     = "samples"
   dockerfile  = "../dockerfiles/hello-rust.rust.alpine.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:hello-rust.rust.alpine"]
 }
 
@@ -476,7 +482,7 @@ target "hello-rust_rust_busybox-glibc" {
   description = "hello-rust.rust.busybox-glibc: cannot start (glibc is there, but not every library the Rust binary needs (libdl in 2020; on the stand-ins, libgcc_s.so.1))"
   context     = "samples"
   dockerfile  = "../dockerfiles/hello-rust.rust.busybox-glibc.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:hello-rust.rust.busybox-glibc"]
 }
 
@@ -484,7 +490,7 @@ target "hello-rust_rust_debian" {
   description = "hello-rust.rust.debian: works"
   context     = "samples"
   dockerfile  = "../dockerfiles/hello-rust.rust.debian.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:hello-rust.rust.debian"]
 }
 
@@ -492,7 +498,7 @@ target "hello-rust_rust_scratch" {
   description = "hello-rust.rust.scratch: cannot start (dynamic binary, no loader)"
   context     = "samples"
   dockerfile  = "../dockerfiles/hello-rust.rust.scratch.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:hello-rust.rust.scratch"]
 }
 
@@ -500,7 +506,7 @@ target "pyds_alpine" {
   description = "pyds.alpine: works (slow: no musl wheels, everything compiles)"
   context     = "samples"
   dockerfile  = "../dockerfiles/pyds.alpine.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:pyds.alpine"]
 }
 
@@ -508,7 +514,7 @@ target "pyds_alpine_alpine" {
   description = "pyds.alpine.alpine: works (wheels built once, installed in the final stage)"
   context     = "samples"
   dockerfile  = "../dockerfiles/pyds.alpine.alpine.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:pyds.alpine.alpine"]
 }
 
@@ -516,7 +522,7 @@ target "pyds_python" {
   description = "pyds.python: works"
   context     = "samples"
   dockerfile  = "../dockerfiles/pyds.python.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:pyds.python"]
 }
 
@@ -524,7 +530,7 @@ target "pyds_python-slim" {
   description = "pyds.python-slim: works"
   context     = "samples"
   dockerfile  = "../dockerfiles/pyds.python-slim.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:pyds.python-slim"]
 }
 
@@ -532,7 +538,7 @@ target "pyyaml_python" {
   description = "pyyaml.python: works"
   context     = "samples"
   dockerfile  = "../dockerfiles/pyyaml.python.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:pyyaml.python"]
 }
 
@@ -540,7 +546,7 @@ target "pyyaml_python-alpine" {
   description = "pyyaml.python-alpine: works"
   context     = "samples"
   dockerfile  = "../dockerfiles/pyyaml.python-alpine.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:pyyaml.python-alpine"]
 }
 
@@ -548,7 +554,7 @@ target "pyyaml_python-alpine_python-alpine" {
   description = "pyyaml.python-alpine.python-alpine: works"
   context     = "samples"
   dockerfile  = "../dockerfiles/pyyaml.python-alpine.python-alpine.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:pyyaml.python-alpine.python-alpine"]
 }
 
@@ -556,7 +562,7 @@ target "pyyaml_python-slim" {
   description = "pyyaml.python-slim: works"
   context     = "samples"
   dockerfile  = "../dockerfiles/pyyaml.python-slim.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:pyyaml.python-slim"]
 }
 
@@ -564,7 +570,7 @@ target "whatsmyip_golang" {
   description = "whatsmyip.golang: works (needs the network)"
   context     = "samples"
   dockerfile  = "../dockerfiles/whatsmyip.golang.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:whatsmyip.golang"]
 }
 
@@ -572,7 +578,7 @@ target "whatsmyip_golang-alpine_alpine" {
   description = "whatsmyip.golang-alpine.alpine: works (static, and alpine has CA certificates)"
   context     = "samples"
   dockerfile  = "../dockerfiles/whatsmyip.golang-alpine.alpine.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:whatsmyip.golang-alpine.alpine"]
 }
 
@@ -580,7 +586,7 @@ target "whatsmyip_golang-nocgo_scratch" {
   description = "whatsmyip.golang-nocgo.scratch: works (static, with the CA certificates copied)"
   context     = "samples"
   dockerfile  = "../dockerfiles/whatsmyip.golang-nocgo.scratch.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:whatsmyip.golang-nocgo.scratch"]
 }
 
@@ -588,7 +594,7 @@ target "whatsmyip_golang_alpine" {
   description = "whatsmyip.golang.alpine: cannot start (net pulls in cgo: a glibc binary on musl)"
   context     = "samples"
   dockerfile  = "../dockerfiles/whatsmyip.golang.alpine.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:whatsmyip.golang.alpine"]
 }
 
@@ -596,7 +602,7 @@ target "whatsmyip_golang_busybox" {
   description = "whatsmyip.golang.busybox: cannot start (no glibc loader)"
   context     = "samples"
   dockerfile  = "../dockerfiles/whatsmyip.golang.busybox.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:whatsmyip.golang.busybox"]
 }
 
@@ -604,7 +610,7 @@ target "whatsmyip_golang_busybox-glibc" {
   description = "whatsmyip.golang.busybox-glibc: works (glibc, and CA certificates copied from alpine)"
   context     = "samples"
   dockerfile  = "../dockerfiles/whatsmyip.golang.busybox-glibc.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:whatsmyip.golang.busybox-glibc"]
 }
 
@@ -612,7 +618,7 @@ target "whatsmyip_golang_scratch" {
   description = "whatsmyip.golang.scratch: cannot start (dynamic binary, no loader)"
   context     = "samples"
   dockerfile  = "../dockerfiles/whatsmyip.golang.scratch.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:whatsmyip.golang.scratch"]
 }
 
@@ -620,6 +626,6 @@ target "whatsmyip_golang_ubuntu" {
   description = "whatsmyip.golang.ubuntu: starts and fails (no CA certificates: TLS verification fails)"
   context     = "samples"
   dockerfile  = "../dockerfiles/whatsmyip.golang.ubuntu.Dockerfile"
-  platforms   = ["linux/amd64"]
+  platforms   = PLATFORMS == "" ? [] : split(",", PLATFORMS)
   tags        = ["minikit:whatsmyip.golang.ubuntu"]
 }

@@ -15,22 +15,29 @@ import (
 	"github.com/minikit/minikit/pkg/llbdefs"
 )
 
-// bench measures minikit solve (parallel, one at a time, with shared
-// compiler caches) and docker-buildx bake on one fresh buildkitd.
+// bench measures minikit solve as the README runs it (sizes measured),
+// its other modes (no sizes, no compiler cache, one at a time) and
+// docker-buildx bake on one buildkitd of its own, fresh for each cold
+// run, and checks that minikit's optimizations leave the images as they
+// are.
 func (a app) bench(ctx context.Context, args []string) error {
 	fs := a.flags("bench", "[flags] [NAME|GLOB...]   (default: the recipes the stand-ins reproduce, bake's standins group)")
 	runs := fs.Int("runs", 1, "repeat each measurement N times and report the median")
 	only := fs.String("only", "", "measure only cold or warm runs (default: both)")
 	format := fs.String("format", "table", "output: table or json")
-	modes := fs.String("modes", "", "comma list of what to measure (default all): minikit, sequential, minikit-cache, bake")
+	modes := fs.String("modes", "", "comma list of what to measure (default all but sequential): solve, solve-locked, minikit-cache, minikit, sequential, bake")
+	pairs := fs.Int("pairs", 10, "then, on the last daemon, N alternating warm runs of solve (else minikit-cache) and bake: a daemon that has served earlier runs; 0 for none")
 	buildx := fs.String("buildx", "", "docker-buildx executable (default: next to minikit, else on PATH)")
 	dir := fs.String("dir", "", "the bench's state directory: its own buildkitd, emptied before each cold run (default: a temporary directory, removed afterwards)")
-	registry := fs.String("registry", "", "loopback host:port for the bench's stand-in registry (default: a free port)")
+	registry := fs.String("registry", "", "loopback host:port for the bench's stand-in registry (default: the stand-ins' package index address if free, so that pip finds it, else a free port)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *runs < 1 {
 		return usagef("--runs must be at least 1, not %d", *runs)
+	}
+	if *pairs < 0 {
+		return usagef("--pairs must be 0 or more, not %d", *pairs)
 	}
 	states, err := bench.ParseStates(*only)
 	if err != nil {
@@ -98,6 +105,7 @@ func (a app) bench(ctx context.Context, args []string) error {
 		Modes:    ms,
 		States:   states,
 		Runs:     *runs,
+		Pairs:    *pairs,
 		Log:      a.stderr,
 	})
 	if err != nil {

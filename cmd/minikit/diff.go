@@ -17,8 +17,8 @@ import (
 // one, files changed, the config difference.
 func (a app) diff(ctx context.Context, args []string) error {
 	fs := a.flags("diff", "[flags] RECIPE-A RECIPE-B")
-	format := fs.String("format", "text", "output: text or json")
-	limit := fs.Int("limit", 20, "with --format text: paths listed per section, 0 for all")
+	format := fs.String("format", "table", "output: table or json (text: the same as table)")
+	limit := fs.Int("limit", 20, "with --format table: paths listed per section, 0 for all")
 	addr := fs.String("addr", "", "buildkitd address; default $BUILDKIT_HOST, else minikit's private daemon")
 	samplesDir := fs.String("samples", "", "directory of sample programs (default: the ones built into minikit)")
 	// Flags may come before, between or after the two names.
@@ -36,8 +36,8 @@ func (a app) diff(ctx context.Context, args []string) error {
 	switch {
 	case len(names) != 2:
 		return usagef("name two recipes to compare (minikit list --extras shows every name)")
-	case *format != "text" && *format != "json":
-		return usagef("--format must be text or json, not %q", *format)
+	case *format != "table" && *format != "text" && *format != "json":
+		return usagef("--format must be table or json, not %q", *format)
 	case *limit < 0:
 		return usagef("--limit must be 0 or more, not %d", *limit)
 	}
@@ -72,7 +72,12 @@ func (a app) diff(ctx context.Context, args []string) error {
 	if recipes[0].Name == recipes[1].Name {
 		uniq = recipes[:1]
 	}
-	results, err := runner.Solve(ctx, conn.Client, uniq, runner.SamplesDir(dir), runner.OCI(out), runner.Progress(a.stderr, "quiet"), runner.CompilerCache(true))
+	targets, err := llbdefs.Targets(uniq, llbdefs.ContextDir(dir), llbdefs.CompilerCache(true))
+	if err != nil {
+		return err
+	}
+	results, err := runner.Solve(ctx, conn.Client, targets, runner.OCI(out), runner.Progress(a.stderr, "quiet"),
+		runner.Product(llbdefs.Product), runner.NameTemplate(llbdefs.ImageNameTemplate))
 	if err != nil {
 		return err
 	}

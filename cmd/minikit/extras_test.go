@@ -70,8 +70,8 @@ func TestDiffUsage(t *testing.T) {
 		{[]string{"hello-c.gcc"}, "two recipes"},
 		{[]string{"hello-c.gcc", "hello-c.musl-static.scrach"}, "did you mean hello-c.musl-static.scratch"},
 		{[]string{"hello-c.*", "hello-c.gcc"}, "name exactly one"},
-		{[]string{"--format", "yaml", "hello-c.gcc", "hello-c.gcc"}, "text or json"},
-		{[]string{"hello-c.gcc", "hello-c.gcc", "--format", "yaml"}, "text or json"},
+		{[]string{"--format", "yaml", "hello-c.gcc", "hello-c.gcc"}, "table or json"},
+		{[]string{"hello-c.gcc", "hello-c.gcc", "--format", "yaml"}, "table or json"},
 		{[]string{"hello-c.gcc", "--limit", "-1", "hello-c.gcc"}, "--limit"},
 	} {
 		var out, errb bytes.Buffer

@@ -3,13 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"text/tabwriter"
 
 	"github.com/minikit/minikit/pkg/llbdefs"
 )
 
-// listRow is one recipe as `minikit list --json` prints it.
+// listRow is one recipe as `minikit list --format json` prints it.
 type listRow struct {
 	Name       string `json:"name"`
 	Program    string `json:"program"`
@@ -27,11 +28,25 @@ type listRow struct {
 }
 
 func (a app) list(ctx context.Context, args []string) error {
-	fs := a.flags("list", "[--json] [--extras] [NAME|GLOB...]")
-	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	fs := a.flags("list", "[--format table|json] [--extras] [NAME|GLOB...]")
+	format := fs.String("format", "table", "output: table or json")
+	asJSON := fs.Bool("json", false, "the same as --format json")
 	extras := fs.Bool("extras", false, "also list the extra recipes beyond the 51 seed rows")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	switch *format {
+	case "table", "json":
+	default:
+		return usagef("--format must be table or json, not %q", *format)
+	}
+	if *asJSON {
+		formatSet := false
+		fs.Visit(func(f *flag.Flag) { formatSet = formatSet || f.Name == "format" })
+		if formatSet && *format != "json" {
+			return usagef("--json is --format json: not with --format %s", *format)
+		}
+		*format = "json"
 	}
 	recipes := llbdefs.Catalog()
 	if *extras {
@@ -59,7 +74,7 @@ func (a app) list(ctx context.Context, args []string) error {
 			Extra:      r.Extra,
 		})
 	}
-	if *asJSON {
+	if *format == "json" {
 		enc := json.NewEncoder(a.stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(rows)

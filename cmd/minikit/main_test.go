@@ -38,9 +38,13 @@ func TestListShowsTheCatalog(t *testing.T) {
 }
 
 func TestListJSON(t *testing.T) {
-	code, out, _ := run(t, "list", "--json", "whatsmyip.*")
+	code, out, _ := run(t, "list", "--format", "json", "whatsmyip.*")
 	if code != exitOK {
 		t.Fatalf("exit %d", code)
+	}
+	// --json is the same.
+	if _, alias, _ := run(t, "list", "--json", "whatsmyip.*"); alias != out {
+		t.Errorf("list --json differs from list --format json:\n%s", alias)
 	}
 	var rows []listRow
 	if err := json.Unmarshal([]byte(out), &rows); err != nil {
@@ -66,7 +70,7 @@ func TestBadInputExitsTwoBeforeConnecting(t *testing.T) {
 		{[]string{"solve"}, "--all"},
 		{[]string{"solve", "--all", "hello-c.gcc"}, "not both"},
 		{[]string{"solve", "--all", "--parallel", "0"}, "--parallel"},
-		{[]string{"solve", "--all", "--output", "tar=x"}, "unknown kind"},
+		{[]string{"solve", "--all", "--output", "zip=x"}, "unknown kind"},
 		{[]string{"solve", "--all", "--output", "oci="}, "directory is required"},
 		{[]string{"solve", "--all", "--output", "oci=a\x00b"}, "NUL"},
 		{[]string{"solve", "--all", "--cache-to", "type=registry,ref=Not A Repo"}, "not an image repository"},
@@ -79,6 +83,8 @@ func TestBadInputExitsTwoBeforeConnecting(t *testing.T) {
 		{[]string{"solve", "hello-c.gcc", "--max-size", "hello-c.gcc=5kB", "--max-size", "hello-c.gcc=6kB"}, "already has a budget"},
 		{[]string{"solve", "hello-c.gcc", "--max-size", "hello-c.gcc"}, "want NAME=SIZE"},
 		{[]string{"list", "nosuch*"}, "no recipe matches"},
+		{[]string{"list", "--format", "yaml"}, "--format must be table or json"},
+		{[]string{"list", "--json", "--format", "table"}, "--json is --format json"},
 		{[]string{"frobnicate"}, "unknown command"},
 		{[]string{"daemon"}, "status, start, stop"},
 		{[]string{"daemon", "restart"}, "unknown daemon command"},
@@ -122,9 +128,9 @@ func TestHelp(t *testing.T) {
 	if !strings.Contains(out, "130 interrupted") || !strings.Contains(out, "second signal") {
 		t.Errorf("--help does not explain the signals' exit codes:\n%s", out)
 	}
-	code, _, stderr := run(t, "solve", "--help")
-	if code != exitOK || !strings.Contains(stderr, "-parallel") {
-		t.Errorf("solve --help: exit %d: %s", code, stderr)
+	code, out, stderr := run(t, "solve", "--help")
+	if code != exitOK || !strings.Contains(out, "--parallel") || stderr != "" {
+		t.Errorf("solve --help: exit %d, stdout %q, stderr %q; want the flags on stdout", code, out, stderr)
 	}
 }
 

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
 
 	"github.com/minikit/minikit/pkg/llbdefs"
-	"github.com/minikit/minikit/pkg/runner"
 )
 
 func recipeNames(rs []llbdefs.Recipe) []string {
@@ -39,30 +37,6 @@ func TestSplitOfflineBuildsPartialRecipes(t *testing.T) {
 	build, skip = splitOffline(rs, false)
 	if len(build) != 3 || len(skip) != 0 {
 		t.Errorf("not on stand-ins: built %v, skipped %v; want all built", recipeNames(build), recipeNames(skip))
-	}
-}
-
-// A partial recipe built on stand-ins says how its stand-in differs, in
-// the report and in `minikit test`'s table; built upstream it says nothing.
-func TestPartialRecipesShowHowTheirStandInDiffers(t *testing.T) {
-	r := llbdefs.Recipe{Name: "x.y", Final: llbdefs.Scratch(), StandIn: llbdefs.Partial, Offline: "a glibc JRE 8 stands in for the musl one"}
-	if row := reportRecipe(r, runner.Result{}, true); row.StandInDiffers != r.Offline {
-		t.Errorf("on stand-ins: stand_in_differs %q, want %q", row.StandInDiffers, r.Offline)
-	}
-	if row := reportRecipe(r, runner.Result{}, false); row.StandInDiffers != "" {
-		t.Errorf("upstream: stand_in_differs %q, want none", row.StandInDiffers)
-	}
-	faithful := llbdefs.Recipe{Name: "x.z", Final: llbdefs.Scratch(), StandIn: llbdefs.Offline}
-	if row := reportRecipe(faithful, runner.Result{}, true); row.StandInDiffers != "" {
-		t.Errorf("faithful recipe: stand_in_differs %q, want none", row.StandInDiffers)
-	}
-	var b bytes.Buffer
-	doc := testDoc{Recipes: []testRow{{Result: runner.Result{Name: "x.y", Status: runner.StatusOK, Run: &runner.RunOutcome{ExitCode: 0, Reason: "ok", Matches: true}}, Expect: "0", StandInDiffers: r.Offline}}}
-	if err := printTestTable(&b, doc, 0); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(b.String(), "partial stand-in: "+r.Offline) {
-		t.Errorf("test table does not show the partial stand-in:\n%s", b.String())
 	}
 }
 

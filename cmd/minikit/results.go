@@ -13,42 +13,9 @@ import (
 
 	"github.com/minikit/minikit/internal/atomicfile"
 	"github.com/minikit/minikit/internal/connect"
-	"github.com/minikit/minikit/pkg/llbdefs"
 	"github.com/minikit/minikit/pkg/report"
 	"github.com/minikit/minikit/pkg/runner"
 )
-
-// reportRecipe is one recipe's row of the report: its catalog facts and
-// what solving it produced. standIns says the run was on the offline
-// stand-ins, where a partial recipe's stand-in differs from upstream.
-func reportRecipe(r llbdefs.Recipe, res runner.Result, standIns bool) report.Recipe {
-	row := report.Recipe{
-		Name:           r.Name,
-		Program:        r.Program(),
-		Extra:          r.Extra,
-		BuildImage:     llbdefs.ShortRef(r.BuildImage()),
-		RunImage:       "scratch",
-		Status:         string(res.Status),
-		Expect:         string(r.Expect),
-		Error:          res.Error,
-		FailedVertex:   res.FailedVertex,
-		StandIn:        res.StandIn,
-		DurationMS:     res.Duration.Milliseconds(),
-		Vertices:       res.Vertices,
-		CachedVertices: res.Cached,
-		Image:          res.Image,
-	}
-	if r.RunImage() != "" {
-		row.RunImage = llbdefs.ShortRef(r.RunImage())
-	}
-	if standIns && r.StandIn == llbdefs.Partial {
-		row.StandInDiffers = r.Offline
-	}
-	if res.Run != nil { // solve --test
-		row.Run = &report.RunOutcome{ExitCode: res.Run.ExitCode, Expected: res.Run.Matches, Reason: res.Run.Reason}
-	}
-	return row
-}
 
 // lostError is the error of a run during which buildkitd was lost, so
 // that recipes were left unfinished (exit 3): it says which daemon, in one
@@ -150,21 +117,10 @@ func (a app) finish(ctx context.Context, rep *report.Report, limits map[string]i
 		}
 		fmt.Fprintf(a.stderr, "report written to %s\n", html)
 	}
-	var ok, expected, unexpected, skipped int
-	for _, r := range rep.Recipes {
-		switch {
-		case r.Status == report.StatusSkipped:
-			skipped++
-		case r.Unexpected():
-			unexpected++
-		case r.Status == report.StatusExpectedFailure:
-			expected++
-		default:
-			ok++
-		}
-	}
+	sum := report.Summarize(rep)
+	unexpected := sum.Unexpected
 	fmt.Fprintf(a.stderr, "%d ok, %d failed as expected, %d unexpected, %d skipped in %s\n",
-		ok, expected, unexpected, skipped, took.Round(100*time.Millisecond))
+		sum.OK, sum.Expected, unexpected, sum.Skipped, took.Round(100*time.Millisecond))
 	for _, v := range violations {
 		fmt.Fprintf(a.stderr, "over budget: %s\n", v)
 	}

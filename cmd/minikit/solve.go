@@ -11,6 +11,7 @@ import (
 	"github.com/minikit/minikit/pkg/measure"
 	"github.com/minikit/minikit/pkg/report"
 	"github.com/minikit/minikit/pkg/runner"
+	"github.com/minikit/minikit/pkg/timings"
 )
 
 // multiFlag collects a repeatable flag.
@@ -25,7 +26,14 @@ func (a app) solve(ctx context.Context, args []string) error {
 	extras := fs.Bool("extras", false, "include the extra recipes beyond the 51 seed rows (minikit list --extras); alone: the extras only")
 	parallel := fs.Int("parallel", runner.DefaultParallel(), "recipes solved at once (on each builder, with several --addr)")
 	var outputs multiFlag
-	fs.Var(&outputs, "output", "where images go, repeatable: image (buildkitd's store, the default), oci=DIR, docker=DIR")
+	fs.Var(&outputs, "output", "where images go, repeatable, one export per recipe, buildx's syntax: type=image[,name=TEMPLATE][,push=true] | type=registry,name=TEMPLATE | "+
+		"type=oci|docker|tar,dest=DIR|FILE.tar|PATH-WITH-{name} | type=docker (load into Docker) | type=local,dest=DIR [,KEY=VALUE for BuildKit's exporter]; "+
+		"TEMPLATE and PATH have {name} (the recipe) and {program}; short forms: image (buildkitd's store as minikit:NAME, the default), oci=DIR, docker=DIR")
+	push := fs.Bool("push", false, "also push every image to its name's registry, with the Docker config's credentials (= --output type=image,push=true; choose the name with --output type=registry,name=REGISTRY/REPO/{program}:{name})")
+	load := fs.Bool("load", false, "load every image into the local Docker engine through the docker CLI, and say which tag each got (= --output type=docker)")
+	noCache := fs.Bool("no-cache", false, "build every step again, nothing from BuildKit's cache, as buildx --no-cache (steps the recipes share still run once)")
+	pull := fs.Bool("pull", false, "resolve every base image in its registry again, as buildx --pull")
+	metadataFile := fs.String("metadata-file", "", "write buildx's build metadata to `FILE`: per recipe, containerimage.digest, containerimage.config.digest, containerimage.descriptor, image.name")
 	progress := fs.String("progress", "auto", "progress display: auto, tty, plain, quiet, rawjson")
 	format := fs.String("format", "table", "summary format: table or json (fields: pkg/report/FIELDS.md)")
 	htmlReport := fs.String("report", "", "also write a self-contained HTML report (size chart, layers, largest files) to `FILE`")
@@ -46,16 +54,25 @@ func (a app) solve(ctx context.Context, args []string) error {
 	fs.StringVar(&tlsOpts.Cert, "tlscert", "", "client certificate for a tcp:// buildkitd (default $"+connect.EnvTLSCert+")")
 	fs.StringVar(&tlsOpts.Key, "tlskey", "", "client key for a tcp:// buildkitd (default $"+connect.EnvTLSKey+")")
 	fs.StringVar(&tlsOpts.ServerName, "tlsservername", "", "name the buildkitd certificate must carry (default $"+connect.EnvTLSServerName+", else the address's host)")
-	compilerCache := fs.Bool("compiler-cache", true, "share one Go build cache among the recipes' Go build stages that are not final (a BuildKit cache mount: less work, the same images; =false builds each as a Dockerfile would)")
+	compilerCache := compilerCacheFlag("true")
+	fs.Var(&compilerCache, "compiler-cache", "share one Go build cache among the recipes' Go build stages that are not final (a BuildKit cache mount: less work, the same images); "+
+		"true: filled first from whatsmyip.golang's image when it is solved too; locked: filled by whichever build gets it first; false: builds each as a Dockerfile would")
 	fs.String("source-date-epoch", "", "reproducible images: date the config and what the final stage's COPY and WORKDIR steps create at `T`: unix seconds, "+
 		"'git' (the last commit touching samples/), or 'off' (or empty); default $SOURCE_DATE_EPOCH, else the last commit touching samples/ (minikit's checkout, or --samples DIR's repository), "+
 		"else the time stamped by scripts/setup, else 0 (1970)")
 	rewrite := fs.Bool("rewrite-timestamp", false, "with a source date epoch, also clamp the file times that the final stage's RUN steps write (BuildKit's rewrite-timestamp): "+
-		"reproducible images for more recipes, but every export rewrites and recompresses the layers the recipes add (warm solve --all about 5 s instead of 0.5 s, stand-ins, 2-core machine)")
-	history := fs.Bool("history", false, "record every recipe's build in buildkitd's build history (buildctl debug history), as buildx does; off, a cached solve --all costs the daemon about half as much")
+		"reproducible images for more recipes, but every export rewrites and recompresses the layers the recipes add (slower warm runs: README, \"How fast?\")")
+	showTimings := fs.Bool("timings", false, "where the time went: each recipe's steps, queued, running or cached, by kind (pull and extract, compile, copy, export, measure), "+
+		"the steps that ran longest and the critical path, in a table after the summary; with --format json, each recipe's timings (pkg/report/FIELDS.md)")
+	history := fs.Bool("history", false, "record every recipe's build in buildkitd's build history (buildctl debug history), as buildx does; off by default, since recording is most of what a cached build costs the daemon")
 	testRun := fs.Bool("test", false, "also run each image inside BuildKit and compare its outcome with the expected one (see minikit test)")
 	runTimeout := fs.Duration("run-timeout", runner.DefaultRunTimeout, "with --test: time limit of each run")
+	platform := platformFlag(fs)
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	platformOpt, err := platformOption(*platform)
+	if err != nil {
 		return err
 	}
 	if *runTimeout <= 0 {
@@ -86,7 +103,8 @@ func (a app) solve(ctx context.Context, args []string) error {
 	default:
 		return usagef("--progress must be auto, tty, plain, quiet or rawjson, not %q", *progress)
 	}
-	opts := []runner.Option{runner.Parallel(*parallel), runner.Progress(a.stderr, *progress), runner.CompilerCache(*compilerCache), runner.BuildHistory(*history)}
+	opts := []runner.Option{platformOpt, runner.Parallel(*parallel), runner.Progress(a.stderr, *progress), runner.BuildHistory(*history),
+		runner.Product(llbdefs.Product), runner.NameTemplate(llbdefs.ImageNameTemplate)}
 	epoch, epochOpts, err := sourceDateEpoch(ctx, fs, *samplesDir)
 	if err != nil {
 		return err // says which of the flag, $SOURCE_DATE_EPOCH or the build stamp
@@ -104,6 +122,18 @@ func (a app) solve(ctx context.Context, args []string) error {
 			return usageError{err}
 		}
 		opts = append(opts, runner.Exports(e))
+	}
+	if *push {
+		opts = append(opts, runner.Push())
+	}
+	if *load {
+		opts = append(opts, runner.Load())
+	}
+	if *noCache {
+		opts = append(opts, runner.NoCache())
+	}
+	if *pull {
+		opts = append(opts, runner.Pull())
 	}
 	for _, list := range []struct {
 		vals   multiFlag
@@ -126,7 +156,6 @@ func (a app) solve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	opts = append(opts, runner.SamplesDir(dir))
 	if *sizes {
 		opts = append(opts, runner.Measure(measure.TopFiles(*topFiles)), runner.MeasureCache(home.Measurements()))
 	}
@@ -143,16 +172,17 @@ func (a app) solve(ctx context.Context, args []string) error {
 		where = append(where, c.Addr)
 	}
 	conn := conns[0] // the private daemon, or the first address: StandIns
+	rep := &report.Report{Generated: time.Now().UTC(), Machine: machine(strings.Join(where, ", ")), StandIns: conn.StandIns}
 	if *testRun {
-		h, err := newTestHarness(home, *runTimeout)
+		h, err := newTestHarness(home, *runTimeout, conn.StandIns)
 		if err != nil {
 			return err
 		}
 		defer h.Close()
 		opts = append(opts, h.Option)
+		rep.TestServer = h.URL()
 	}
 
-	rep := &report.Report{Generated: time.Now().UTC(), Machine: machine(strings.Join(where, ", ")), StandIns: conn.StandIns}
 	if !epoch.Off {
 		t := epoch.Time.Unix()
 		rep.SourceDateEpoch, rep.EpochSource, rep.RewriteTimestamp = &t, epoch.Source, *rewrite
@@ -160,25 +190,44 @@ func (a app) solve(ctx context.Context, args []string) error {
 	rows := map[string]report.Recipe{}
 	build, skip := splitOffline(recipes, conn.StandIns)
 	for _, r := range skip {
-		row := reportRecipe(r, runner.Result{}, conn.StandIns)
-		row.Status, row.Error = report.StatusSkipped, upstreamOnly(r)
-		rows[r.Name] = row
+		rows[r.Name] = report.SkippedRow(r, upstreamOnly(r), conn.StandIns)
+	}
+	targets, err := llbdefs.Targets(build, llbdefs.ContextDir(dir), llbdefs.CompilerCache(compilerCache != "false"), llbdefs.CompilerCacheSeed(compilerCache == "true"))
+	if err != nil {
+		return err
 	}
 	if conn.StandIns {
 		fmt.Fprintf(a.stderr, "docker.io and gcr.io images come from the offline stand-ins (minikit standins list): results are stand-in results\n")
 	}
 	fmt.Fprintf(a.stderr, "solving %d recipe(s) on %s, %d at a time; source date epoch %s\n", len(build), strings.Join(where, ", "), *parallel, epoch)
 	start := time.Now()
-	results, err := runner.SolveOn(ctx, builders, build, opts...)
+	results, err := runner.SolveOn(ctx, builders, targets, opts...)
 	if err != nil {
 		return err
 	}
 	lost := markLost(results, conns)
+	for _, res := range results {
+		for _, n := range res.Pushed {
+			fmt.Fprintf(a.stderr, "%s pushed to %s@%s\n", res.Name, n, res.ImageDigest)
+		}
+		for _, tag := range res.Loaded {
+			fmt.Fprintf(a.stderr, "%s loaded into Docker as %s\n", res.Name, tag)
+		}
+	}
+	if *metadataFile != "" {
+		if err := runner.WriteMetadata(*metadataFile, results); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stderr, "metadata written to %s\n", *metadataFile)
+	}
 	retried := map[string]int{}
 	for i, res := range results {
-		row := reportRecipe(build[i], res, conn.StandIns)
-		if len(builders) > 1 {
-			row.Builder, row.RetriedFrom = res.Builder, res.RetriedFrom
+		row := report.RecipeRow(build[i], res, conn.StandIns)
+		if len(builders) == 1 { // the builder goes without saying
+			row.Builder, row.RetriedFrom = "", nil
+		}
+		if !*showTimings {
+			row.Timings = nil
 		}
 		rows[res.Name] = row
 		for _, b := range res.RetriedFrom {
@@ -196,8 +245,45 @@ func (a app) solve(ctx context.Context, args []string) error {
 	if *sizes {
 		rep.Ranking = report.Rank(rep.Recipes, llbdefs.Floors())
 	}
-	return a.finish(ctx, rep, limits, *format, *htmlReport, time.Since(start), lost)
+	err = a.finish(ctx, rep, limits, *format, *htmlReport, time.Since(start), lost)
+	if *showTimings && *format == "table" {
+		if werr := writeTimings(a, rep); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	return err
 }
+
+// writeTimings prints solve --timings' table: where the run's time went.
+func writeTimings(a app, rep *report.Report) error {
+	var named []timings.Named
+	for _, r := range rep.Recipes {
+		named = append(named, timings.Named{Name: r.Name, Profile: r.Timings})
+	}
+	if _, err := fmt.Fprintln(a.stdout); err != nil {
+		return err
+	}
+	return timings.Summarize(named).WriteTable(a.stdout, 10)
+}
+
+// compilerCacheFlag is --compiler-cache: true (the default; alone, the
+// flag means true), locked or false (llbdefs.CompilerCache,
+// llbdefs.CompilerCacheSeed).
+type compilerCacheFlag string
+
+func (f *compilerCacheFlag) String() string { return string(*f) }
+
+func (f *compilerCacheFlag) Set(v string) error {
+	switch v {
+	case "true", "false", "locked":
+		*f = compilerCacheFlag(v)
+		return nil
+	}
+	return fmt.Errorf("want true, false or locked, not %q", v)
+}
+
+// IsBoolFlag lets --compiler-cache stand alone, as a boolean.
+func (f *compilerCacheFlag) IsBoolFlag() bool { return true }
 
 // parseBudgets reads the --max-size values: each must parse, give a key
 // one size only, and apply to at least one of the recipes selected, so that

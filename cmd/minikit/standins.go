@@ -34,12 +34,17 @@ func (a app) standins(ctx context.Context, args []string) error {
 	verb, rest := args[0], args[1:]
 	switch verb {
 	case "build":
-		fs := a.flags("standins build", "[--only NAME,...]")
+		fs := a.flags("standins build", "[--only NAME,...] [--platform linux/amd64,linux/arm64]")
 		only := fs.String("only", "", "comma-separated stand-ins to build (with their parents), e.g. alpine:3.22,golang:1.26-bookworm")
+		platform := fs.String("platform", standin.DefaultPlatforms(), "comma-separated platforms to build for: linux/amd64, linux/arm64 (the stand-ins that have one; emulated: scripts/binfmt); default $"+standin.PlatformsEnv+" or linux/amd64")
 		if err := parse(fs, rest); err != nil {
 			return err
 		}
-		var opts []standin.Option
+		platforms, err := standin.ParsePlatforms(*platform)
+		if err != nil {
+			return usagef("--platform: %v", err)
+		}
+		opts := []standin.Option{standin.Platforms(platforms...)}
 		if *only != "" {
 			opts = append(opts, standin.Only(strings.Split(*only, ",")...))
 		}
@@ -61,7 +66,7 @@ func (a app) standins(ctx context.Context, args []string) error {
 			if b.Repaired != "" {
 				when += " (repaired: " + b.Repaired + ")"
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", b.Name, b.Layers, humanBytes(b.Size), when)
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", b.Label(), b.Layers, humanBytes(b.Size), when)
 		}
 		if err := tw.Flush(); err != nil {
 			return err

@@ -44,6 +44,7 @@ import (
 	"github.com/minikit/minikit/internal/paths"
 	"github.com/minikit/minikit/pkg/bake"
 	"github.com/minikit/minikit/pkg/llbdefs"
+	"github.com/minikit/minikit/pkg/timings"
 	"github.com/minikit/minikit/samples"
 )
 
@@ -51,57 +52,87 @@ import (
 type Mode string
 
 const (
-	// Minikit is `minikit solve --compiler-cache=false`: the recipes' LLB
-	// solved in parallel (2 x CPUs at once), each Go build with its own
+	// Solve is `minikit solve` as the README runs it (solve --all): every
+	// image measured, the Go build stages sharing one compiler cache
+	// seeded from whatsmyip.golang's image; --timings for the profile.
+	Solve Mode = "solve"
+	// SolveLocked is Solve with --compiler-cache=locked: the shared
+	// compiler cache starts empty and is filled by whichever build gets
+	// it first (the lever before the seed).
+	SolveLocked Mode = "solve-locked"
+	// MinikitCache is `minikit solve --sizes=false`: the default
+	// compiler cache, no measuring.
+	MinikitCache Mode = "minikit-cache"
+	// Minikit is `minikit solve --sizes=false --compiler-cache=false`:
+	// the recipes' LLB solved in parallel, each Go build with its own
 	// compiler cache, as bake builds them.
 	Minikit Mode = "minikit"
-	// Sequential is `minikit solve --parallel 1`: one recipe at a time.
+	// Sequential is Minikit one recipe at a time (--parallel 1).
 	Sequential Mode = "sequential"
-	// MinikitCache is `minikit solve` as it runs by default: Go build
-	// stages share one Go build cache (llbdefs.Sources.CompilerCache).
-	MinikitCache Mode = "minikit-cache"
 	// Bake is `docker-buildx bake` of the generated docker-bake.hcl.
 	Bake Mode = "bake"
 )
 
 // Modes lists every mode, in the order they run and are shown.
-func Modes() []Mode { return []Mode{Minikit, Sequential, MinikitCache, Bake} }
+func Modes() []Mode { return []Mode{Solve, SolveLocked, MinikitCache, Minikit, Sequential, Bake} }
+
+// DefaultModes are the modes measured when none are named: all but
+// Sequential.
+func DefaultModes() []Mode { return []Mode{Solve, SolveLocked, MinikitCache, Minikit, Bake} }
 
 // ParseMode reads a mode name.
 func ParseMode(s string) (Mode, error) {
+	var names []string
 	for _, m := range Modes() {
 		if string(m) == s {
 			return m, nil
 		}
+		names = append(names, string(m))
 	}
-	return "", fmt.Errorf("unknown mode %q: want minikit, sequential, minikit-cache or bake", s)
+	return "", fmt.Errorf("unknown mode %q: want one of %s", s, strings.Join(names, ", "))
 }
 
 // Describe says what a mode runs, for the table.
 func (m Mode) Describe() string {
 	switch m {
-	case Minikit:
-		return "minikit solve --compiler-cache=false"
-	case Sequential:
-		return "minikit solve --parallel 1"
+	case Solve:
+		return "minikit solve (default: sizes measured, compiler cache seeded)"
+	case SolveLocked:
+		return "minikit solve --compiler-cache=locked"
 	case MinikitCache:
-		return "minikit solve (default)"
+		return "minikit solve --sizes=false"
+	case Minikit:
+		return "minikit solve --sizes=false --compiler-cache=false"
+	case Sequential:
+		return "minikit solve --sizes=false --compiler-cache=false --parallel 1"
 	case Bake:
 		return "docker-buildx bake"
 	}
 	return string(m)
 }
 
+// minikit reports whether the mode's client is minikit.
+func (m Mode) minikit() bool { return m != Bake }
+
+// sizes reports whether the mode measures the images.
+func (m Mode) sizes() bool { return m == Solve || m == SolveLocked }
+
 // A State is the daemon's state when a command starts.
 type State string
 
 const (
 	// Cold: buildkitd just started on an empty state directory; nothing
-	// pulled, nothing cached.
+	// pulled, nothing cached; minikit's measurement cache empty.
 	Cold State = "cold"
 	// Warm: the same command just ran on this daemon; everything cached.
 	Warm State = "warm"
+	// LongLived: warm, on a daemon that has served every mode's runs
+	// before, the main mode and bake alternating (Config.Pairs).
+	LongLived State = "long-lived"
 )
+
+// States lists the states, in the order they are shown.
+func States() []State { return []State{Cold, Warm, LongLived} }
 
 // ParseStates reads --only: "" (both), "cold" or "warm".
 func ParseStates(only string) ([]State, error) {
@@ -135,7 +166,9 @@ type Config struct {
 	// files. Required; its buildkitd state is deleted before each cold run.
 	Dir string
 	// Registry is the loopback host:port the bench's stand-in registry
-	// listens on; empty picks a free port.
+	// listens on; empty picks the address of the stand-ins' package index
+	// (pip's, baked into the python stand-ins) when it is free, so that
+	// the pip recipes find it, else a free port.
 	Registry string
 	// Recipes are what every mode builds. Required.
 	Recipes []llbdefs.Recipe
@@ -145,6 +178,11 @@ type Config struct {
 	// Runs is how many times each measurement is repeated (median
 	// reported); 0 means 1.
 	Runs int
+	// Pairs is how many alternating pairs of warm runs, the main mode
+	// (Solve, else MinikitCache) then bake, are measured at the end on
+	// the last daemon, once it has served every mode (LongLived); 0 for
+	// none.
+	Pairs int
 	// Log receives progress lines. Optional.
 	Log io.Writer
 }
@@ -161,13 +199,16 @@ func StandInRecipes() []llbdefs.Recipe {
 	return out
 }
 
-// Run measures every mode in every state, cfg.Runs times.
+// Run measures every mode in every state, cfg.Runs times, and checks
+// that the minikit modes built the same images.
 //
 // With cold runs wanted, each run goes through the modes in turn, and for
-// each restarts buildkitd on an empty state directory, runs the command
-// (cold) and, if wanted, runs it again (warm). With warm runs only, each
-// mode's daemon is emptied and filled once by an untimed run, and then
-// measured cfg.Runs times.
+// each restarts buildkitd on an empty state directory, empties the
+// measurement cache, runs the command (cold) and, if wanted, runs it
+// again (warm). With warm runs only, each mode's daemon is emptied and
+// filled once by an untimed run, and then measured cfg.Runs times. Then,
+// with cfg.Pairs, the last daemon runs the main mode and bake once each
+// untimed, and then cfg.Pairs pairs of them, alternating.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
@@ -182,26 +223,36 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	defer b.stop(context.WithoutCancel(ctx))
 
 	res := &Result{
-		Recipes: recipeNames(cfg.Recipes),
-		CPUs:    runtime.NumCPU(),
-		Export:  "buildkitd's image store only (minikit:NAME); no sizes measured (--sizes=false); bake without attestations (--provenance=false)",
-		Started: time.Now().UTC(),
+		Recipes:  recipeNames(cfg.Recipes),
+		CPUs:     runtime.NumCPU(),
+		Export:   "buildkitd's image store only (minikit:NAME); bake without attestations (--provenance=false); sizes measured by the solve and solve-locked modes only",
+		Started:  time.Now().UTC(),
+		Profiles: map[Mode]*timings.Summary{},
 	}
 	res.LoadBefore, _ = loadAverage()
 	rows := map[key]*Row{}
-	for _, m := range cfg.Modes {
-		for _, s := range cfg.States {
-			r := &Row{Mode: m, State: s, Command: m.Describe()}
+	row := func(m Mode, s State) *Row {
+		r := rows[key{m, s}]
+		if r == nil {
+			r = &Row{Mode: m, State: s, Command: m.Describe()}
 			rows[key{m, s}] = r
 			res.Rows = append(res.Rows, r)
 		}
+		return r
 	}
-	record := func(m Mode, s State, u Usage) {
-		r := rows[key{m, s}]
-		r.Runs = append(r.Runs, u)
-		fmt.Fprintf(b.log, "bench: %s %s: wall %s, client cpu %s, client max rss %s, daemon cpu %s\n",
-			m.Describe(), s, fmtDuration(u.Wall), fmtDuration(u.CPU()), fmtBytes(u.MaxRSS), fmtDuration(u.DaemonCPU))
+	for _, m := range cfg.Modes {
+		for _, s := range cfg.States {
+			row(m, s)
+		}
 	}
+	record := func(m Mode, s State, out output) {
+		r := row(m, s)
+		r.Runs = append(r.Runs, out.usage)
+		u := out.usage
+		fmt.Fprintf(b.log, "bench: %s %s: wall %s, client cpu %s, client max rss %s, daemon cpu %s; load %.2f\n",
+			m.Describe(), s, fmtDuration(u.Wall), fmtDuration(u.CPU()), fmtBytes(u.MaxRSS), fmtDuration(u.DaemonCPU), u.Load)
+	}
+	built := map[Mode]output{} // each mode's first cold run, for the check
 	wantCold, wantWarm := slices.Contains(cfg.States, Cold), slices.Contains(cfg.States, Warm)
 	if wantCold {
 		for run := 1; run <= cfg.Runs; run++ {
@@ -210,16 +261,30 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 				if err := b.fresh(ctx); err != nil {
 					return nil, err
 				}
-				u, err := b.measure(ctx, m)
+				out, err := b.measure(ctx, m)
 				if err != nil {
 					return nil, err
 				}
-				record(m, Cold, u)
+				record(m, Cold, out)
+				if run == 1 {
+					built[m] = out
+					b.keep(m, out)
+					if p, err := out.profile(); err != nil {
+						return nil, err
+					} else if p != nil {
+						res.Profiles[m] = p
+					}
+				}
 				if wantWarm {
-					if u, err = b.measure(ctx, m); err != nil {
+					if out, err = b.measure(ctx, m); err != nil {
 						return nil, err
 					}
-					record(m, Warm, u)
+					record(m, Warm, out)
+				}
+				if run == 1 {
+					if err := b.measured(ctx, m, built); err != nil {
+						return nil, err
+					}
 				}
 			}
 		}
@@ -229,23 +294,94 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			if err := b.fresh(ctx); err != nil {
 				return nil, err
 			}
-			if _, err := b.measure(ctx, m); err != nil {
+			out, err := b.measure(ctx, m)
+			if err != nil {
+				return nil, err
+			}
+			built[m] = out
+			if err := b.measured(ctx, m, built); err != nil {
 				return nil, err
 			}
 			for range cfg.Runs {
-				u, err := b.measure(ctx, m)
+				out, err := b.measure(ctx, m)
 				if err != nil {
 					return nil, err
 				}
-				record(m, Warm, u)
+				record(m, Warm, out)
 			}
 		}
 	}
+	if main, ok := cfg.pairModes(); ok && cfg.Pairs > 0 {
+		fmt.Fprintf(b.log, "bench: %d alternating pairs, %s and %s, on the daemon that served the runs above\n", cfg.Pairs, main, Bake)
+		for _, m := range []Mode{main, Bake} { // untimed: each has built everything on this daemon
+			if _, err := b.measure(ctx, m); err != nil {
+				return nil, err
+			}
+		}
+		for range cfg.Pairs {
+			for _, m := range []Mode{main, Bake} {
+				out, err := b.measure(ctx, m)
+				if err != nil {
+					return nil, err
+				}
+				record(m, LongLived, out)
+			}
+		}
+	}
+	res.Check = check(cfg.Recipes, built, cfg.Dir)
 	res.Wall = time.Since(res.Started)
 	res.LoadAfter, _ = loadAverage()
 	res.Buildkitd = b.version
 	res.finish()
 	return res, nil
+}
+
+// keep writes a minikit mode's first cold report into the bench's
+// directory (report-MODE.json), for a look afterwards with --dir.
+func (b *bench) keep(m Mode, out output) {
+	if len(out.report) == 0 {
+		return
+	}
+	if err := os.WriteFile(filepath.Join(string(b.home), "report-"+string(m)+".json"), out.report, 0o644); err != nil {
+		fmt.Fprintf(b.log, "bench: %v\n", err)
+	}
+}
+
+// measured gives built[m] the measurements of its images: for a minikit
+// mode that does not measure, from an untimed run that does (the same
+// images, from the cache), once.
+func (b *bench) measured(ctx context.Context, m Mode, built map[Mode]output) error {
+	o, ok := built[m]
+	if !ok || !m.minikit() || len(o.images()) > 0 {
+		return nil
+	}
+	fmt.Fprintf(b.log, "bench: %s: measuring its images, untimed, for the image check\n", m.Describe())
+	v, err := b.verify(ctx, m)
+	if err != nil {
+		return err
+	}
+	for name, d := range v.digests {
+		if o.digests[name] != d {
+			return fmt.Errorf("bench: %s: %s built as %s, then %s from the cache", m.Describe(), name, o.digests[name], d)
+		}
+	}
+	o.report = v.report
+	built[m] = o
+	return nil
+}
+
+// pairModes returns the main mode of the long-lived pairs: Solve, else
+// MinikitCache; ok only when bake is measured too.
+func (cfg *Config) pairModes() (Mode, bool) {
+	if !slices.Contains(cfg.Modes, Bake) {
+		return "", false
+	}
+	for _, m := range []Mode{Solve, MinikitCache} {
+		if slices.Contains(cfg.Modes, m) {
+			return m, true
+		}
+	}
+	return "", false
 }
 
 func (cfg *Config) check() error {
@@ -260,7 +396,7 @@ func (cfg *Config) check() error {
 		return errors.New("bench: no recipes")
 	}
 	if len(cfg.Modes) == 0 {
-		cfg.Modes = Modes()
+		cfg.Modes = DefaultModes()
 	}
 	if len(cfg.States) == 0 {
 		cfg.States = []State{Cold, Warm}
@@ -313,7 +449,7 @@ func (b *bench) prepare(ctx context.Context) error {
 		return fmt.Errorf("bench: %w", err)
 	}
 	if b.cfg.Registry == "" {
-		addr, err := freePort()
+		addr, err := registryAddr(b.cfg.StandIns)
 		if err != nil {
 			return err
 		}
@@ -322,6 +458,14 @@ func (b *bench) prepare(ctx context.Context) error {
 	if b.cfg.Buildkitd == "" && b.cfg.UserBin != "" {
 		if p := filepath.Join(b.cfg.UserBin, "buildkitd"); isExecutable(p) && !foundByDaemon() {
 			b.cfg.Buildkitd = p
+		}
+	}
+	warned := map[string]bool{}
+	for _, u := range pipIndexes(b.cfg.StandIns) {
+		if host := indexHost(u); host != "" && host != b.cfg.Registry && !warned[u] {
+			warned[u] = true
+			fmt.Fprintf(b.log, "bench: the python stand-ins' pip finds its package index at %s, the bench's registry is %s: "+
+				"recipes running pip fail unless a minikit registry serves it there\n", u, b.cfg.Registry)
 		}
 	}
 	// Children talk to the bench's daemon by address, with the bench's
@@ -358,6 +502,10 @@ func (b *bench) fresh(ctx context.Context) error {
 	}
 	if err := os.RemoveAll(filepath.Join(b.home.Buildkitd(), "root")); err != nil {
 		return fmt.Errorf("bench: empty the buildkitd state: %w", err)
+	}
+	// Cold for the measurements too: no image or layer measured before.
+	if err := os.RemoveAll(b.home.Measurements()); err != nil {
+		return fmt.Errorf("bench: empty the measurement cache: %w", err)
 	}
 	reg, err := connect.StandInRegistry(b.home, b.cfg.StandIns, b.cfg.Registry, b.cfg.Minikit)
 	if err != nil {

@@ -3,15 +3,22 @@ package bench
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/minikit/minikit/pkg/bake"
+	"github.com/minikit/minikit/pkg/llbdefs"
+	"github.com/minikit/minikit/pkg/report"
 )
 
 // Usage is what one client process used, and what the daemon did
@@ -25,27 +32,46 @@ type Usage struct {
 	// DaemonCPU is the CPU time (user+sys) buildkitd and the processes it
 	// waited for (runc, build steps) spent during the run; 0 if unknown.
 	DaemonCPU time.Duration
+	// Load is the 1-minute load average when the run ended.
+	Load float64
 }
 
 // CPU is the client's user+sys time.
 func (u Usage) CPU() time.Duration { return u.User + u.Sys }
 
-// args returns the client command line of a mode.
-func (b *bench) args(m Mode) (bin string, args []string, dir string) {
+// output is one client run: what it used, what it printed on stdout
+// (minikit's JSON report) and the digests it built (its metadata file:
+// target name -> manifest digest).
+type output struct {
+	mode    Mode
+	usage   Usage
+	report  []byte
+	digests map[string]string
+}
+
+// args returns the client command line of a mode, writing its metadata
+// to meta.
+func (b *bench) args(m Mode, meta string) (bin string, args []string, dir string) {
 	if m == Bake {
 		args = []string{"bake", "--builder", b.builder, "-f", bake.File, "--progress", "quiet",
-			"--provenance=false", "--set", "*.output=type=image"}
+			"--provenance=false", "--set", "*.output=type=image", "--metadata-file", meta}
 		for _, r := range b.cfg.Recipes {
 			args = append(args, bake.TargetName(r.Name))
 		}
 		return b.cfg.Buildx, args, b.bakeDir
 	}
-	args = []string{"solve", "--addr", b.addr, "--progress", "quiet", "--sizes=false", "--format", "json"}
+	args = []string{"solve", "--addr", b.addr, "--progress", "quiet", "--format", "json", "--metadata-file", meta}
 	switch m {
+	case Solve:
+		args = append(args, "--timings")
+	case SolveLocked:
+		args = append(args, "--timings", "--compiler-cache=locked")
+	case MinikitCache:
+		args = append(args, "--sizes=false")
 	case Minikit:
-		args = append(args, "--compiler-cache=false")
+		args = append(args, "--sizes=false", "--compiler-cache=false")
 	case Sequential:
-		args = append(args, "--parallel", "1", "--compiler-cache=false")
+		args = append(args, "--sizes=false", "--compiler-cache=false", "--parallel", "1")
 	}
 	for _, r := range b.cfg.Recipes {
 		args = append(args, r.Name)
@@ -53,36 +79,105 @@ func (b *bench) args(m Mode) (bin string, args []string, dir string) {
 	return b.cfg.Minikit, args, string(b.home)
 }
 
-// measure runs a mode's client once and returns what it used. A client
-// that fails fails the benchmark.
-func (b *bench) measure(ctx context.Context, m Mode) (Usage, error) {
-	bin, args, dir := b.args(m)
+// measure runs a mode's client once and returns what it used and
+// produced. A client that fails fails the benchmark.
+func (b *bench) measure(ctx context.Context, m Mode) (output, error) {
+	return b.run(ctx, m, false)
+}
+
+// verify runs a minikit mode that does not measure sizes again, untimed,
+// measuring them: the images it built, from the cache, for the check.
+func (b *bench) verify(ctx context.Context, m Mode) (output, error) {
+	return b.run(ctx, m, true)
+}
+
+func (b *bench) run(ctx context.Context, m Mode, sized bool) (output, error) {
+	meta := filepath.Join(string(b.home), "metadata-"+string(m)+".json")
+	if err := os.Remove(meta); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return output{}, fmt.Errorf("bench: %w", err)
+	}
+	bin, args, dir := b.args(m, meta)
+	if sized {
+		args = slices.DeleteFunc(args, func(a string) bool { return a == "--sizes=false" })
+	}
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir, cmd.Env = dir, b.env
-	var out tailBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	var stdout bytes.Buffer
+	var stderr tailBuffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	before, derr := daemonCPU(b.pid)
 	start := time.Now()
 	err := cmd.Run()
 	wall := time.Since(start)
 	after, derr2 := daemonCPU(b.pid)
 	if err != nil {
-		return Usage{}, fmt.Errorf("bench: %s: %w\n%s", m.Describe(), err, out.String())
+		return output{}, fmt.Errorf("bench: %s: %w\n%s%s", m.Describe(), err, failures(stdout.Bytes()), stderr.String())
 	}
 	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	if !ok {
-		return Usage{}, fmt.Errorf("bench: %s: no resource usage for the client", m.Describe())
+		return output{}, fmt.Errorf("bench: %s: no resource usage for the client", m.Describe())
 	}
-	u := Usage{
+	out := output{mode: m, usage: Usage{
 		Wall:   wall,
 		User:   time.Duration(ru.Utime.Nano()),
 		Sys:    time.Duration(ru.Stime.Nano()),
 		MaxRSS: ru.Maxrss * 1024, // kilobytes on Linux
-	}
+	}}
 	if derr == nil && derr2 == nil {
-		u.DaemonCPU = after - before
+		out.usage.DaemonCPU = after - before
 	}
-	return u, nil
+	if la, err := loadAverage(); err == nil {
+		out.usage.Load = la[0]
+	}
+	if m.minikit() {
+		out.report = stdout.Bytes()
+	}
+	if out.digests, err = readDigests(meta, m, b.cfg.Recipes); err != nil {
+		return output{}, err
+	}
+	return out, nil
+}
+
+// readDigests reads a metadata file (minikit's, or bake's, keyed by bake
+// target): each recipe's manifest digest.
+func readDigests(path string, m Mode, recipes []llbdefs.Recipe) (map[string]string, error) {
+	dt, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("bench: %s: metadata file: %w", m.Describe(), err)
+	}
+	var doc map[string]struct {
+		Digest string `json:"containerimage.digest"`
+	}
+	if err := json.Unmarshal(dt, &doc); err != nil {
+		return nil, fmt.Errorf("bench: %s: metadata file: %w", m.Describe(), err)
+	}
+	out := map[string]string{}
+	for _, r := range recipes {
+		k := r.Name
+		if m == Bake {
+			k = bake.TargetName(r.Name)
+		}
+		if e, ok := doc[k]; ok && e.Digest != "" {
+			out[r.Name] = e.Digest
+		}
+	}
+	return out, nil
+}
+
+// failures lists the recipes of a minikit JSON report that did not end
+// as expected, with their errors, a line each; "" for anything else.
+func failures(stdout []byte) string {
+	rep, err := report.ReadJSON(bytes.NewReader(stdout))
+	if err != nil {
+		return ""
+	}
+	var b strings.Builder
+	for _, r := range rep.Recipes {
+		if r.Status != report.StatusOK && r.Status != report.StatusExpectedFailure {
+			fmt.Fprintf(&b, "%s: %s: %s\n", r.Name, r.Status, strings.Join(strings.Fields(r.Error), " "))
+		}
+	}
+	return b.String()
 }
 
 // buildx runs docker-buildx with the bench's configuration.

@@ -115,7 +115,7 @@ func TestSeveralBuilders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	solveArgs := []string{"solve", "--format", "json", "--progress", "plain",
+	solveArgs := []string{"solve", "--format", "json", "--progress", "plain", "--source-date-epoch", "off",
 		"--tlscacert", certs.ca, "--tlscert", certs.clientCert, "--tlskey", certs.clientKey, "--tlsservername", "buildkitd"}
 	for _, a := range addrs {
 		solveArgs = append(solveArgs, "--addr", a)
@@ -124,8 +124,13 @@ func TestSeveralBuilders(t *testing.T) {
 		solveArgs = append(solveArgs, r.Name)
 	}
 
-	// Which recipes share a build stage: they must share a builder.
-	items, err := runner.ScheduleItems(ctx, recipes)
+	// Which recipes share a build stage: they must share a builder
+	// (solve's targets: compiler cache on, no epoch as given above).
+	targets, err := llbdefs.Targets(recipes, llbdefs.ContextDir(t.TempDir()), llbdefs.CompilerCache(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	items, err := runner.ScheduleItems(ctx, targets)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -112,7 +112,7 @@ func TestDockerAgrees(t *testing.T) {
 			t.Errorf("%s: docker load: %d %v %s %s", name, c, err, o, e)
 			continue
 		}
-		image := runner.ImageName(name)
+		image := runner.ImageNames(llbdefs.ImageNameTemplate).Expand(name, "")
 		t.Cleanup(func() { _, _, _, _ = dockerCLI(context.Background(), nil, "rmi", "-f", image) })
 
 		args := []string{"run", "--rm", "--network", "none"}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minikit/minikit/pkg/llbdefs"
 	"github.com/minikit/minikit/pkg/report"
 	"github.com/minikit/minikit/pkg/runner"
 )
@@ -44,7 +45,7 @@ func TestDockerSizeMatchesDocker(t *testing.T) {
 			t.Errorf("%s: docker load: %d %v %s %s", row.Name, c, err, o, e)
 			continue
 		}
-		image := runner.ImageName(row.Name)
+		image := runner.ImageNames(llbdefs.ImageNameTemplate).Expand(row.Name, "")
 		t.Cleanup(func() { _, _, _, _ = dockerCLI(context.Background(), nil, "rmi", "-f", image) })
 		c, o, e, err := dockerCLI(ctx, nil, "image", "inspect", "--format", "{{.Size}}", image)
 		if c != 0 || err != nil {

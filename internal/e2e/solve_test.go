@@ -72,6 +72,9 @@ func TestSolveAllOnStandIns(t *testing.T) {
 				continue
 			}
 			checkOCITarball(t, filepath.Join(out, r.Name+".oci.tar"), row.Image.ManifestDigest)
+			if row.ImageName != "docker.io/library/minikit:"+r.Name || len(row.StandInImages) == 0 {
+				t.Errorf("%s: image name %q, stand-in images %v", r.Name, row.ImageName, row.StandInImages)
+			}
 			if want := map[bool]string{true: r.Offline}[r.StandIn == llbdefs.Partial]; row.StandInDiffers != want {
 				t.Errorf("%s: stand_in_differs %q, want %q", r.Name, row.StandInDiffers, want)
 			}

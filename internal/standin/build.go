@@ -30,11 +30,25 @@ import (
 type Option func(*options)
 
 type options struct {
-	only     []string
-	progress io.Writer
-	workDir  string
-	testCA   *tlsca.CA
-	indexURL string
+	only      []string
+	progress  io.Writer
+	workDir   string
+	testCA    *tlsca.CA
+	indexURL  string
+	platforms []Platform
+}
+
+// Platforms sets the platforms Build builds the stand-ins for (default
+// DefaultPlatform, linux/amd64): each stand-in is built for those of them
+// its Spec.Platforms lists. Under one name, the images of several
+// platforms form an OCI image index; a stand-in built for linux/amd64
+// alone stays a plain image manifest, as it always was. The images of the
+// platforms not asked for are left in the layout as they are. Building
+// for a platform this machine does not run needs its emulator registered
+// in binfmt_misc (scripts/binfmt); without one, Build fails with an error
+// wrapping ErrNoEmulation.
+func Platforms(ps ...Platform) Option {
+	return func(o *options) { o.platforms = append(o.platforms, ps...) }
 }
 
 // IndexAddr sets the loopback host:port of the stand-in registry that
@@ -71,14 +85,15 @@ func WorkDir(dir string) Option {
 	return func(o *options) { o.workDir = dir }
 }
 
-// Built reports one stand-in after Build.
+// Built reports one stand-in, for one platform, after Build.
 type Built struct {
-	Name    string
-	Digest  v1.Hash       // manifest digest in the layout
-	Size    int64         // compressed bytes: config plus all layers
-	Layers  int           // number of layers
-	Rebuilt bool          // false: it was already in the layout and up to date
-	Elapsed time.Duration // time spent building it (0 when up to date)
+	Name     string
+	Platform Platform
+	Digest   v1.Hash       // manifest digest in the layout
+	Size     int64         // compressed bytes: config plus all layers
+	Layers   int           // number of layers
+	Rebuilt  bool          // false: it was already in the layout and up to date
+	Elapsed  time.Duration // time spent building it (0 when up to date)
 	// Repaired says what was wrong with the image's blobs in the layout
 	// when that is why it was rebuilt ("" otherwise).
 	Repaired string
@@ -92,18 +107,20 @@ type builder struct {
 	prog     *progress
 	run      *runner
 	specs    map[string]Spec
-	images   map[string]v1.Image // stand-ins done so far, read back from the layout
-	rootfs   map[string]string   // name -> unpacked rootfs directory
-	goLayers map[string]v1.Layer // Go version -> toolchain layer
-	debCache map[string]string   // package -> cached .deb path
+	images   map[key]v1.Image    // stand-ins done so far, read back from the layout
+	rootfs   map[key]string      // unpacked rootfs directory
+	goLayers map[string]v1.Layer // goLayerKey(version, arch) -> toolchain layer
 	testCA   *tlsca.CA           // appended to the CA bundles
 	indexURL string              // the package index pip stand-ins use
+	runs     map[Platform]error  // checkEmulation's answer, once per platform
 }
 
 // Build builds every missing or outdated stand-in (all of Catalog, or those
-// chosen with Only) into the OCI image layout at layoutDir, creating it if
-// needed. An image in the layout whose version label matches its recipe
-// and whose parent's layers are its first layers is left alone. First it
+// chosen with Only), for each platform asked for (Platforms), into the OCI
+// image layout at layoutDir, creating it if needed. An image in the layout
+// whose version label matches its recipe, whose platform is the one asked
+// for and whose parent's layers (of that platform) are its first layers
+// is left alone. First it
 // checks the layout's blobs as CheckLayout does: a bad blob is removed and
 // every stand-in using it is rebuilt, even one Only did not name (its
 // Built.Repaired says why); a damaged image that is no stand-in any more
@@ -117,6 +134,15 @@ func Build(ctx context.Context, layoutDir string, opts ...Option) ([]Built, erro
 	}
 	if layoutDir == "" {
 		return nil, errors.New("build stand-ins: no layout directory")
+	}
+	platforms := o.platforms
+	if len(platforms) == 0 {
+		platforms = []Platform{DefaultPlatform}
+	}
+	for _, p := range platforms {
+		if _, err := ParsePlatform(string(p)); err != nil {
+			return nil, fmt.Errorf("build stand-ins: %w", err)
+		}
 	}
 	catalog := Catalog()
 	todo, err := closure(catalog, o.only)
@@ -194,12 +220,12 @@ func Build(ctx context.Context, layoutDir string, opts ...Option) ([]Built, erro
 		prog:     prog,
 		run:      &runner{logPath: filepath.Join(work, "logs", "build.log")},
 		specs:    lookup(catalog),
-		images:   map[string]v1.Image{},
-		rootfs:   map[string]string{},
+		images:   map[key]v1.Image{},
+		rootfs:   map[key]string{},
 		goLayers: map[string]v1.Layer{},
-		debCache: map[string]string{},
 		testCA:   o.testCA,
 		indexURL: o.indexURL,
+		runs:     map[Platform]error{},
 	}
 	var out []Built
 	replaced := removed
@@ -208,55 +234,88 @@ func Build(ctx context.Context, layoutDir string, opts ...Option) ([]Built, erro
 		if err := ctx.Err(); err != nil {
 			return out, fmt.Errorf("build stand-ins: %w", err)
 		}
-		var parent v1.Image
-		if spec.Parent != "" {
-			parent = b.images[spec.Parent]
+		have := existing[spec.Name]
+		// The images of platforms not asked for stay as they are.
+		final := make(map[Platform]v1.Image, len(have))
+		for p, img := range have {
+			final[p] = img
 		}
-		if img, ok := existing[spec.Name]; ok && upToDate(img, spec, parent) && b.hasCurrentCA(img, spec) && b.hasCurrentIndex(img, spec) {
-			b.images[spec.Name] = img
-			r, err := report(spec.Name, img, false, 0)
+		type done struct {
+			p       Platform
+			rebuilt bool
+			elapsed time.Duration
+		}
+		var dones []done
+		rebuilt := false
+		for _, p := range platforms {
+			if !spec.builds(p) {
+				continue
+			}
+			k := key{spec.Name, p}
+			var parent v1.Image
+			if spec.Parent != "" {
+				parent = b.images[key{spec.Parent, p}]
+			}
+			if img, ok := have[p]; ok && upToDate(img, spec, parent, p) && b.hasCurrentCA(img, spec) && b.hasCurrentIndex(img, spec) {
+				b.images[k] = img
+				b.prog.printf("%s: up to date (version %s)", k, spec.Version)
+				dones = append(dones, done{p: p})
+				continue
+			}
+			if err := b.canRun(p); err != nil {
+				return out, fmt.Errorf("build stand-in %s: %w", k, err)
+			}
+			t0 := time.Now()
+			var img v1.Image
+			err := b.prog.step(ctx, "build "+k.String(), func(ctx context.Context) error {
+				var err error
+				img, err = b.build(ctx, spec, parent, p)
+				if err != nil {
+					return err
+				}
+				if spec.hasCABundle() {
+					if img, err = setLabel(img, LabelTestCA, b.testCA.Fingerprint()); err != nil {
+						return err
+					}
+				}
+				if spec.pip {
+					if img, err = setLabel(img, LabelPipIndex, b.indexURL); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return out, fmt.Errorf("build stand-in %s: %w", k, err)
+			}
+			final[p] = img
+			rebuilt = true
+			dones = append(dones, done{p: p, rebuilt: true, elapsed: time.Since(t0)})
+		}
+		if rebuilt {
+			stored, err := b.store(ctx, spec, final)
 			if err != nil {
 				return out, fmt.Errorf("build stand-in %s: %w", spec.Name, err)
 			}
-			b.prog.printf("%s: up to date (version %s)", spec.Name, spec.Version)
-			out = append(out, r)
-			continue
+			for p, img := range stored {
+				b.images[key{spec.Name, p}] = img
+			}
+			if len(have) > 0 {
+				replaced = true
+			}
+			changed = true
 		}
-		t0 := time.Now()
-		var img v1.Image
-		err := b.prog.step(ctx, "build "+spec.Name, func(ctx context.Context) error {
-			var err error
-			img, err = b.build(ctx, spec, parent)
+		for _, d := range dones {
+			r, err := report(spec.Name, b.images[key{spec.Name, d.p}], d.rebuilt, d.elapsed)
 			if err != nil {
-				return err
+				return out, fmt.Errorf("build stand-in %s: %w", key{spec.Name, d.p}, err)
 			}
-			if spec.hasCABundle() {
-				if img, err = setLabel(img, LabelTestCA, b.testCA.Fingerprint()); err != nil {
-					return err
-				}
+			r.Platform = d.p
+			if d.rebuilt {
+				r.Repaired = damaged[spec.Name]
 			}
-			if spec.pip {
-				if img, err = setLabel(img, LabelPipIndex, b.indexURL); err != nil {
-					return err
-				}
-			}
-			img, err = b.store(ctx, spec, img)
-			return err
-		})
-		if err != nil {
-			return out, fmt.Errorf("build stand-in %s: %w", spec.Name, err)
+			out = append(out, r)
 		}
-		if _, had := existing[spec.Name]; had {
-			replaced = true
-		}
-		b.images[spec.Name] = img
-		changed = true
-		r, err := report(spec.Name, img, true, time.Since(t0))
-		if err != nil {
-			return out, fmt.Errorf("build stand-in %s: %w", spec.Name, err)
-		}
-		r.Repaired = damaged[spec.Name]
-		out = append(out, r)
 	}
 	if replaced {
 		n, err := collectGarbage(lp)
@@ -366,8 +425,11 @@ func sortedKeys(m map[string]string) []string {
 	return keys
 }
 
-// layoutImages returns the layout's images by their ref.name annotation.
-func layoutImages(lp layout.Path) (map[string]v1.Image, error) {
+// layoutImages returns the layout's images by their ref.name annotation
+// and platform: a name is an image manifest (its config says its
+// platform) or an image index of one manifest per platform. Images of
+// platforms that have no stand-ins are left out.
+func layoutImages(lp layout.Path) (map[string]map[Platform]v1.Image, error) {
 	idx, err := lp.ImageIndex()
 	if err != nil {
 		return nil, fmt.Errorf("read layout index: %w", err)
@@ -376,26 +438,69 @@ func layoutImages(lp layout.Path) (map[string]v1.Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read layout index: %w", err)
 	}
-	out := map[string]v1.Image{}
+	out := map[string]map[Platform]v1.Image{}
+	add := func(from v1.ImageIndex, n string, d v1.Descriptor) error {
+		img, err := from.Image(d.Digest)
+		if err != nil {
+			return fmt.Errorf("read layout image %s: %w", n, err)
+		}
+		var p Platform
+		if d.Platform != nil {
+			p, err = ParsePlatform(d.Platform.OS + "/" + d.Platform.Architecture + "/" + d.Platform.Variant)
+		} else {
+			var cf *v1.ConfigFile
+			if cf, err = img.ConfigFile(); err != nil {
+				return fmt.Errorf("read layout image %s: %w", n, err)
+			}
+			p, err = platformOf(cf)
+		}
+		if err != nil {
+			return nil // not a platform of ours: no stand-in to keep up to date
+		}
+		if out[n] == nil {
+			out[n] = map[Platform]v1.Image{}
+		}
+		out[n][p] = img
+		return nil
+	}
 	for _, d := range im.Manifests {
 		n := d.Annotations[AnnotationRefName]
-		if n == "" || !d.MediaType.IsImage() {
-			continue
+		switch {
+		case n == "":
+		case d.MediaType.IsImage():
+			if err := add(idx, n, d); err != nil {
+				return nil, err
+			}
+		case d.MediaType.IsIndex():
+			ii, err := idx.ImageIndex(d.Digest)
+			if err != nil {
+				return nil, fmt.Errorf("read layout index %s: %w", n, err)
+			}
+			cm, err := ii.IndexManifest()
+			if err != nil {
+				return nil, fmt.Errorf("read layout index %s: %w", n, err)
+			}
+			for _, c := range cm.Manifests {
+				if !c.MediaType.IsImage() {
+					continue
+				}
+				if err := add(ii, n, c); err != nil {
+					return nil, err
+				}
+			}
 		}
-		img, err := lp.Image(d.Digest)
-		if err != nil {
-			return nil, fmt.Errorf("read layout image %s: %w", n, err)
-		}
-		out[n] = img
 	}
 	return out, nil
 }
 
-// upToDate says whether img was built by spec's recipe version on top of
-// parent's current layers.
-func upToDate(img v1.Image, spec Spec, parent v1.Image) bool {
+// upToDate says whether img was built for p by spec's recipe version on
+// top of parent's current layers.
+func upToDate(img v1.Image, spec Spec, parent v1.Image, p Platform) bool {
 	cf, err := img.ConfigFile()
 	if err != nil || cf.Config.Labels[LabelVersion] != spec.Version || cf.Config.Labels[LabelStandIn] != "true" {
+		return false
+	}
+	if got, err := platformOf(cf); err != nil || got != p {
 		return false
 	}
 	if spec.Parent == "" {
@@ -436,46 +541,128 @@ func report(name string, img v1.Image, rebuilt bool, elapsed time.Duration) (Bui
 	return Built{Name: name, Digest: d, Size: size, Layers: len(m.Layers), Rebuilt: rebuilt, Elapsed: elapsed}, nil
 }
 
-// store writes img into the layout under spec.Name, replacing any older
-// image of that name, and returns the image as read back from the layout
-// (so images derived from it share its blobs).
-func (b *builder) store(_ context.Context, spec Spec, img v1.Image) (v1.Image, error) {
+// store writes imgs (one image per platform) into the layout under
+// spec.Name, replacing what was there under that name, and returns the
+// images as read back from the layout (so images derived from them share
+// their blobs). A linux/amd64 image alone is stored as an image manifest,
+// as it always was; anything else as an OCI image index whose manifests
+// name their platforms, linux/amd64 first.
+func (b *builder) store(_ context.Context, spec Spec, imgs map[Platform]v1.Image) (map[Platform]v1.Image, error) {
 	byName := match.Annotation(AnnotationRefName, spec.Name)
-	if err := b.lp.ReplaceImage(img, byName, layout.WithAnnotations(map[string]string{AnnotationRefName: spec.Name})); err != nil {
-		return nil, fmt.Errorf("write to layout: %w", err)
+	named := layout.WithAnnotations(map[string]string{AnnotationRefName: spec.Name})
+	if len(imgs) == 0 {
+		return nil, errors.New("write to layout: no image")
 	}
-	d, err := img.Digest()
-	if err != nil {
-		return nil, fmt.Errorf("write to layout: %w", err)
+	// from is what the images are read back from, once written: the
+	// layout's index, or the image index written under the name.
+	var from v1.ImageIndex
+	if img, ok := imgs[LinuxAMD64]; ok && len(imgs) == 1 {
+		if err := b.lp.ReplaceImage(img, byName, named); err != nil {
+			return nil, fmt.Errorf("write to layout: %w", err)
+		}
+		var err error
+		if from, err = b.lp.ImageIndex(); err != nil {
+			return nil, fmt.Errorf("read back from layout: %w", err)
+		}
+	} else {
+		idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+		for _, p := range sortedPlatforms(imgs) {
+			mt, err := imgs[p].MediaType()
+			if err != nil {
+				return nil, fmt.Errorf("write to layout: %w", err)
+			}
+			plat := p.OCI()
+			idx = mutate.AppendManifests(idx, mutate.IndexAddendum{
+				Add:        imgs[p],
+				Descriptor: v1.Descriptor{MediaType: mt, Platform: &plat},
+			})
+		}
+		if err := b.lp.ReplaceIndex(idx, byName, named); err != nil {
+			return nil, fmt.Errorf("write to layout: %w", err)
+		}
+		d, err := idx.Digest()
+		if err == nil {
+			from, err = b.lp.ImageIndex()
+		}
+		if err == nil {
+			from, err = from.ImageIndex(d)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read back from layout: %w", err)
+		}
 	}
-	stored, err := b.lp.Image(d)
-	if err != nil {
-		return nil, fmt.Errorf("read back from layout: %w", err)
+	out := make(map[Platform]v1.Image, len(imgs))
+	for p, img := range imgs {
+		d, err := img.Digest()
+		if err != nil {
+			return nil, fmt.Errorf("write to layout: %w", err)
+		}
+		if out[p], err = from.Image(d); err != nil {
+			return nil, fmt.Errorf("read back from layout: %w", err)
+		}
 	}
-	return stored, nil
+	return out, nil
 }
 
-// build runs spec's recipe on top of parent (nil for base images).
-func (b *builder) build(ctx context.Context, spec Spec, parent v1.Image) (v1.Image, error) {
+// sortedPlatforms lists the platforms of imgs, linux/amd64 first.
+func sortedPlatforms(imgs map[Platform]v1.Image) []Platform {
+	ps := make([]Platform, 0, len(imgs))
+	for p := range imgs {
+		ps = append(ps, p)
+	}
+	sort.Slice(ps, func(i, j int) bool {
+		if (ps[i] == LinuxAMD64) != (ps[j] == LinuxAMD64) {
+			return ps[i] == LinuxAMD64
+		}
+		return ps[i] < ps[j]
+	})
+	return ps
+}
+
+// canRun checks once per Build that this machine runs p's binaries,
+// natively or emulated (the recipes run the stand-ins' own programs).
+func (b *builder) canRun(p Platform) error {
+	err, ok := b.runs[p]
+	if !ok {
+		err = checkEmulation(p)
+		b.runs[p] = err
+	}
+	return err
+}
+
+// String names the image in progress lines and errors: the stand-in's
+// name, with its platform unless linux/amd64.
+func (k key) String() string {
+	if k.platform == LinuxAMD64 || k.platform == "" {
+		return k.name
+	}
+	return k.name + " (" + string(k.platform) + ")"
+}
+
+// build runs spec's recipe for p on top of parent (nil for base images).
+func (b *builder) build(ctx context.Context, spec Spec, parent v1.Image, p Platform) (v1.Image, error) {
 	if spec.Parent != "" && parent == nil {
 		return nil, fmt.Errorf("parent %s not built", spec.Parent)
 	}
 	if err := checkSuite(spec, b.specs); err != nil {
 		return nil, err
 	}
+	if !spec.builds(p) {
+		return nil, fmt.Errorf("no recipe for %s", p)
+	}
 	switch spec.recipe {
 	case recipeDebootstrap:
-		return b.buildDebootstrap(ctx, spec)
+		return b.buildDebootstrap(ctx, spec, p)
 	case recipeAlias:
-		return configure(parent, nil, spec, "")
+		return configure(parent, nil, spec, p, "")
 	case recipeApt:
-		return b.buildApt(ctx, spec, parent)
+		return b.buildApt(ctx, spec, parent, p)
 	case recipeGo:
-		return b.buildGo(ctx, spec, parent)
+		return b.buildGo(ctx, spec, parent, p)
 	case recipeDebs:
-		return b.buildDebs(ctx, spec)
+		return b.buildDebs(ctx, spec, p)
 	case recipeDistroless:
-		return b.buildDistroless(ctx, spec)
+		return b.buildDistroless(ctx, spec, p)
 	default:
 		return nil, fmt.Errorf("unknown recipe %d", spec.recipe)
 	}
@@ -513,8 +700,9 @@ func newBase() v1.Image {
 	return mutate.ConfigMediaType(img, types.OCIConfigJSON)
 }
 
-// configure appends layer (if any) to base and sets spec's config.
-func configure(base v1.Image, layer v1.Layer, spec Spec, createdBy string) (v1.Image, error) {
+// configure appends layer (if any) to base and sets spec's config for
+// platform p.
+func configure(base v1.Image, layer v1.Layer, spec Spec, p Platform, createdBy string) (v1.Image, error) {
 	if base == nil {
 		base = newBase()
 	}
@@ -539,9 +727,10 @@ func configure(base v1.Image, layer v1.Layer, spec Spec, createdBy string) (v1.I
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	cf = cf.DeepCopy()
-	cf.Architecture = "amd64"
-	cf.OS = "linux"
-	cf.Variant = ""
+	plat := p.OCI()
+	cf.Architecture = plat.Architecture
+	cf.OS = plat.OS
+	cf.Variant = plat.Variant
 	cf.Created = v1.Time{Time: now}
 	cf.Author = "minikit stand-in"
 	cf.Config.Env = append([]string(nil), spec.Env...)
@@ -550,7 +739,7 @@ func configure(base v1.Image, layer v1.Layer, spec Spec, createdBy string) (v1.I
 	cf.Config.WorkingDir = spec.WorkingDir
 	cf.Config.Labels = map[string]string{
 		LabelStandIn: "true",
-		LabelFrom:    spec.From,
+		LabelFrom:    spec.fromLabel(p),
 		LabelVersion: spec.Version,
 	}
 	if layer == nil {
@@ -617,35 +806,20 @@ func layerFile(file string) (v1.Layer, error) {
 	return l, nil
 }
 
-// collectGarbage removes the layout's blobs no image refers to any more.
+// collectGarbage removes the layout's blobs no image refers to any more:
+// those its index does not reach through its image manifests and image
+// indexes. When a manifest or index it must read is unreadable, it
+// removes nothing.
 func collectGarbage(lp layout.Path) (int, error) {
-	idx, err := lp.ImageIndex()
+	c, err := readContents(string(lp))
 	if err != nil {
 		return 0, err
-	}
-	im, err := idx.IndexManifest()
-	if err != nil {
-		return 0, err
-	}
-	for _, d := range im.Manifests {
-		if !d.MediaType.IsImage() {
-			return 0, nil // an index we did not write lives here: remove nothing
-		}
 	}
 	keep := map[string]bool{}
-	for _, d := range im.Manifests {
-		keep[d.Digest.Hex] = true
-		img, err := lp.Image(d.Digest)
-		if err != nil {
-			return 0, err
-		}
-		m, err := img.Manifest()
-		if err != nil {
-			return 0, err
-		}
-		keep[m.Config.Digest.Hex] = true
-		for _, l := range m.Layers {
-			keep[l.Digest.Hex] = true
+	for h, u := range c.blobs {
+		keep[h.Hex] = true
+		if (u.kind == "manifest" || u.kind == "index") && !c.readable(u.desc) {
+			return 0, nil
 		}
 	}
 	dir := filepath.Join(string(lp), "blobs", "sha256")

@@ -48,10 +48,11 @@ const (
 	goToolchainMod = "golang.org/toolchain"
 )
 
-// goToolchainVersion is the module version of Go goVersion's linux/amd64
-// toolchain zip on the module proxy ("v0.0.1-go1.26.8.linux-amd64").
-func goToolchainVersion(goVersion string) string {
-	return "v0.0.1-go" + goVersion + ".linux-amd64"
+// goToolchainVersion is the module version of Go goVersion's toolchain
+// zip for linux on arch on the module proxy
+// ("v0.0.1-go1.26.8.linux-amd64").
+func goToolchainVersion(goVersion, arch string) string {
+	return "v0.0.1-go" + goVersion + ".linux-" + arch
 }
 
 const (
@@ -115,6 +116,31 @@ type Spec struct {
 	// marker, as in the official python images) from minikit's package
 	// index, named in /etc/pip.conf and in the LabelPipIndex label.
 	pip bool
+	// arm64: the stand-in is also built for linux/arm64 when asked
+	// (Platforms), from Debian's arm64 packages and Go's arm64 toolchain.
+	arm64 bool
+}
+
+// Platforms lists the platforms the stand-in can be built for:
+// LinuxAMD64, then LinuxARM64 for those a linux/arm64 recipe needs.
+func (s Spec) Platforms() []Platform {
+	if s.arm64 {
+		return []Platform{LinuxAMD64, LinuxARM64}
+	}
+	return []Platform{LinuxAMD64}
+}
+
+// builds says whether the stand-in can be built for p.
+func (s Spec) builds(p Platform) bool { return containsPlatform(s.Platforms(), p) }
+
+// fromLabel is the org.minikit.stand-in.from label of the stand-in's
+// image for p: From, which names the linux/amd64 artefacts, with the
+// toolchain zip of p's architecture and p's packages.
+func (s Spec) fromLabel(p Platform) string {
+	if p == LinuxAMD64 {
+		return s.From
+	}
+	return strings.ReplaceAll(s.From, ".linux-amd64", ".linux-"+p.Arch()) + " [" + p.String() + ": Debian's " + p.Arch() + " packages]"
 }
 
 // suite is the Debian suite of the stand-in's packages.
@@ -161,7 +187,7 @@ func Catalog() []Spec {
 		}
 	}
 	goFrom := func(goVersion string) string {
-		return fmt.Sprintf("Go %s at /usr/local/go from the Go module proxy zip %s@%s", goVersion, goToolchainMod, goToolchainVersion(goVersion))
+		return fmt.Sprintf("Go %s at /usr/local/go from the Go module proxy zip %s@%s", goVersion, goToolchainMod, goToolchainVersion(goVersion, "amd64"))
 	}
 	// golangBookworm is the golang:X.Y-bookworm stand-in of Go goVersion:
 	// the gcc stand-in + that toolchain.
@@ -176,6 +202,7 @@ func Catalog() []Spec {
 			WorkingDir: "/go",
 			recipe:     recipeGo,
 			goVersion:  goVersion,
+			arm64:      goVersion == go126,
 		}
 	}
 	return append([]Spec{
@@ -186,6 +213,7 @@ func Catalog() []Spec {
 			Env:     debianEnv,
 			Cmd:     []string{"bash"},
 			recipe:  recipeDebootstrap,
+			arm64:   true,
 		},
 		{
 			Name:    "library/ubuntu:24.04",
@@ -195,7 +223,10 @@ func Catalog() []Spec {
 			Env:     debianEnv,
 			Cmd:     []string{"/bin/bash"},
 			recipe:  recipeAlias,
+			arm64:   true,
 		},
+		// debian:bookworm-slim (minikit explore's debian-slim run base): the minbase debian stand-in is as slim.
+		{Name: "library/debian:bookworm-slim", Parent: "library/debian:bookworm", Version: "1", From: "the layer of the library/debian:bookworm stand-in (debootstrap --variant=minbase bookworm), which is as slim as debian:bookworm-slim", Env: debianEnv, Cmd: []string{"bash"}, recipe: recipeAlias},
 		{
 			Name:     "library/gcc:12-bookworm",
 			Parent:   "library/debian:bookworm",
@@ -205,6 +236,7 @@ func Catalog() []Spec {
 			Env:      debianEnv,
 			Cmd:      []string{"bash"},
 			recipe:   recipeApt,
+			arm64:    true,
 		},
 		golangBookworm("library/golang:1.26-bookworm", go126),
 		golangBookworm("library/golang:1.27-bookworm", go127),
@@ -216,6 +248,7 @@ func Catalog() []Spec {
 			Env:      debianEnv,
 			Cmd:      []string{"/bin/sh"},
 			recipe:   recipeDebs,
+			arm64:    true,
 			alpine:   true,
 		},
 		{
@@ -227,6 +260,7 @@ func Catalog() []Spec {
 			Cmd:        []string{"/bin/sh"},
 			WorkingDir: "/go",
 			recipe:     recipeGo,
+			arm64:      true,
 			goVersion:  go126,
 		},
 		{
@@ -237,6 +271,7 @@ func Catalog() []Spec {
 			Env:      debianEnv,
 			Cmd:      []string{"sh"},
 			recipe:   recipeDebs,
+			arm64:    true,
 		},
 		{
 			Name:     "library/busybox:1.37-glibc",
@@ -246,6 +281,7 @@ func Catalog() []Spec {
 			Env:      debianEnv,
 			Cmd:      []string{"sh"},
 			recipe:   recipeDebs,
+			arm64:    true,
 		},
 		{
 			Name:     "library/rust:1.91-bookworm",
@@ -286,6 +322,7 @@ func distrolessCatalog() []Spec {
 			Packages: static,
 			Env:      distrolessEnv(),
 			recipe:   recipeDistroless,
+			arm64:    true,
 		},
 		{
 			Name:     "distroless/base-debian12:latest",
@@ -294,6 +331,7 @@ func distrolessCatalog() []Spec {
 			Packages: base,
 			Env:      distrolessEnv(),
 			recipe:   recipeDistroless,
+			arm64:    true,
 		},
 		{
 			Name:     "distroless/cc-debian12:latest",
@@ -302,6 +340,7 @@ func distrolessCatalog() []Spec {
 			Packages: cc,
 			Env:      distrolessEnv(),
 			recipe:   recipeDistroless,
+			arm64:    true,
 		},
 		{
 			// A runtime made by Debian's jlink needs libz.so.1 (the java

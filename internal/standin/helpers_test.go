@@ -4,8 +4,14 @@ import (
 	"bytes"
 	"sync"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sys/unix"
 )
+
+// amd64Only is what store takes for one linux/amd64 image.
+func amd64Only(img v1.Image) map[Platform]v1.Image {
+	return map[Platform]v1.Image{LinuxAMD64: img}
+}
 
 // safeBuffer is a bytes.Buffer safe for the registry's logger and the test.
 type safeBuffer struct {

@@ -87,13 +87,13 @@ func TestIntegrationCheapStandIns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bl, err := imgs["library/busybox:1.37"].Layers()
+	bl, err := imgs["library/busybox:1.37"][LinuxAMD64].Layers()
 	if err != nil {
 		t.Fatal(err)
 	}
 	layer, _ := bl[0].Digest()
 	truncateBlob(t, layoutDir, layer)
-	cfg, _ := imgs["library/alpine:3.22"].ConfigName()
+	cfg, _ := imgs["library/alpine:3.22"][LinuxAMD64].ConfigName()
 	editSameSize(t, layoutDir, cfg)
 	if err := CheckLayout(layoutDir); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("damaged layout: %v, want ErrCorrupt", err)

@@ -23,7 +23,7 @@ func TestServePublicUnspecified(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := &builder{lp: lp}
-	if _, err := b.store(context.Background(), baseSpec, base); err != nil {
+	if _, err := b.store(context.Background(), baseSpec, amd64Only(base)); err != nil {
 		t.Fatal(err)
 	}
 	// A free port, then ServePublic on every address with it.

@@ -99,7 +99,7 @@ func (b *builder) hasCurrentIndex(img v1.Image, spec Spec) bool {
 // buildIndex builds the package index beside the layout, with wheels for
 // the python slim stand-in, when this build has that stand-in.
 func (b *builder) buildIndex(ctx context.Context, layoutDir string) error {
-	slim := b.images[pythonSlimName]
+	slim := b.images[key{pythonSlimName, LinuxAMD64}]
 	if slim == nil {
 		return nil
 	}
@@ -118,7 +118,7 @@ func (b *builder) buildIndex(ctx context.Context, layoutDir string) error {
 			Roots: pyindex.Roots,
 			Base: pyindex.Base{
 				ID:     d.String(),
-				Rootfs: func(ctx context.Context) (string, error) { return b.rootfsFor(ctx, pythonSlimName) },
+				Rootfs: func(ctx context.Context) (string, error) { return b.rootfsFor(ctx, key{pythonSlimName, LinuxAMD64}) },
 			},
 			Fetch:   b.fetchDebs,
 			Scratch: scratch,

@@ -29,17 +29,23 @@ import (
 var rootfsSkip = []string{"dev", "proc", "sys"}
 
 // buildDebootstrap: debootstrap --variant=minbase in a private mount
-// namespace (so its /proc and /sys mounts cannot outlive it).
-func (b *builder) buildDebootstrap(ctx context.Context, spec Spec) (v1.Image, error) {
-	rootfs := filepath.Join(b.tmp, "debootstrap-rootfs")
+// namespace (so its /proc and /sys mounts cannot outlive it), of p's
+// architecture (a foreign one runs its second stage emulated).
+func (b *builder) buildDebootstrap(ctx context.Context, spec Spec, p Platform) (v1.Image, error) {
+	k := key{spec.Name, p}
+	rootfs := filepath.Join(b.tmp, "debootstrap-rootfs-"+p.Arch())
 	cache := filepath.Join(b.work, "debootstrap-cache")
 	if err := os.MkdirAll(cache, 0o755); err != nil {
 		return nil, err
 	}
 	suite := spec.suite()
-	err := b.prog.step(ctx, spec.Name+": debootstrap --variant=minbase "+suite, func(ctx context.Context) error {
-		_, err := b.run.run(ctx, b.tmp, nil, false, "unshare", "--mount", "--propagation", "private", "--",
-			"debootstrap", "--variant=minbase", "--cache-dir="+cache, suite, rootfs, debianMirror)
+	args := []string{"--mount", "--propagation", "private", "--", "debootstrap", "--variant=minbase"}
+	if !p.native() {
+		args = append(args, "--arch="+p.Arch())
+	}
+	args = append(args, "--cache-dir="+cache, suite, rootfs, debianMirror)
+	err := b.prog.step(ctx, k.String()+": debootstrap --variant=minbase "+suite, func(ctx context.Context) error {
+		_, err := b.run.run(ctx, b.tmp, nil, false, "unshare", args...)
 		return err
 	})
 	if err != nil {
@@ -66,23 +72,27 @@ func (b *builder) buildDebootstrap(ctx context.Context, spec Spec) (v1.Image, er
 	if err := ensureSkeleton(rootfs, skeletonFiles{}); err != nil {
 		return nil, err
 	}
-	layer, err := b.layerFromTree(ctx, spec.Name, rootfs, treeOptions{skipContents: rootfsSkip})
+	layer, err := b.layerFromTree(ctx, k.String(), rootfs, treeOptions{skipContents: rootfsSkip})
 	if err != nil {
 		return nil, err
 	}
-	img, err := configure(nil, layer, spec, "debootstrap --variant=minbase "+suite+" "+debianMirror)
+	createdBy := "debootstrap --variant=minbase " + suite + " " + debianMirror
+	if !p.native() {
+		createdBy = "debootstrap --variant=minbase --arch=" + p.Arch() + " " + suite + " " + debianMirror
+	}
+	img, err := configure(nil, layer, spec, p, createdBy)
 	if err != nil {
 		return nil, err
 	}
 	// Keep the tree: it is the lower dir of the apt stand-ins.
-	if err := b.adoptRootfs(spec.Name, img, rootfs); err != nil {
+	if err := b.adoptRootfs(k, img, rootfs); err != nil {
 		return nil, err
 	}
 	return img, nil
 }
 
-// adoptRootfs keeps dir as the unpacked rootfs of img (named name).
-func (b *builder) adoptRootfs(name string, img v1.Image, dir string) error {
+// adoptRootfs keeps dir as the unpacked rootfs of img (k's image).
+func (b *builder) adoptRootfs(k key, img v1.Image, dir string) error {
 	d, err := img.Digest()
 	if err != nil {
 		return err
@@ -98,22 +108,22 @@ func (b *builder) adoptRootfs(name string, img v1.Image, dir string) error {
 	if err := os.Rename(dir, dst); err != nil {
 		return fmt.Errorf("keep rootfs: %w", err)
 	}
-	if err := os.WriteFile(dst+".ok", []byte(name+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(dst+".ok", []byte(k.String()+"\n"), 0o644); err != nil {
 		return err
 	}
-	b.rootfs[name] = dst
+	b.rootfs[k] = dst
 	return nil
 }
 
-// rootfsFor returns an unpacked copy of the stand-in name's filesystem,
-// reusing one kept in the work directory for the same image digest.
-func (b *builder) rootfsFor(ctx context.Context, name string) (string, error) {
-	if p, ok := b.rootfs[name]; ok {
+// rootfsFor returns an unpacked copy of k's image's filesystem, reusing
+// one kept in the work directory for the same image digest.
+func (b *builder) rootfsFor(ctx context.Context, k key) (string, error) {
+	if p, ok := b.rootfs[k]; ok {
 		return p, nil
 	}
-	img := b.images[name]
+	img := b.images[k]
 	if img == nil {
-		return "", fmt.Errorf("rootfs of %s: image not available", name)
+		return "", fmt.Errorf("rootfs of %s: image not available", k)
 	}
 	d, err := img.Digest()
 	if err != nil {
@@ -121,10 +131,10 @@ func (b *builder) rootfsFor(ctx context.Context, name string) (string, error) {
 	}
 	dir := filepath.Join(b.work, "rootfs", d.Hex)
 	if _, err := os.Stat(dir + ".ok"); err == nil {
-		b.rootfs[name] = dir
+		b.rootfs[k] = dir
 		return dir, nil
 	}
-	err = b.prog.step(ctx, "unpack "+name+" from the layout", func(ctx context.Context) error {
+	err = b.prog.step(ctx, "unpack "+k.String()+" from the layout", func(ctx context.Context) error {
 		if err := os.RemoveAll(dir); err != nil {
 			return err
 		}
@@ -149,12 +159,12 @@ func (b *builder) rootfsFor(ctx context.Context, name string) (string, error) {
 				return err
 			}
 		}
-		return os.WriteFile(dir+".ok", []byte(name+"\n"), 0o644)
+		return os.WriteFile(dir+".ok", []byte(k.String()+"\n"), 0o644)
 	})
 	if err != nil {
-		return "", fmt.Errorf("unpack %s: %w", name, err)
+		return "", fmt.Errorf("unpack %s: %w", k, err)
 	}
-	b.rootfs[name] = dir
+	b.rootfs[k] = dir
 	return dir, nil
 }
 
@@ -200,11 +210,13 @@ func (s Spec) linkList() string {
 }
 
 // buildApt installs spec.Packages with apt-get in a chroot on an overlay
-// of the parent's rootfs; the overlay's upper dir becomes the new layer.
-// The .debs and apt lists live in the work directory (bind-mounted), so
-// they never reach the image and rebuilds do not download them again.
-func (b *builder) buildApt(ctx context.Context, spec Spec, parent v1.Image) (v1.Image, error) {
-	lower, err := b.rootfsFor(ctx, spec.Parent)
+// of the parent's rootfs (of platform p: a foreign one's apt runs
+// emulated); the overlay's upper dir becomes the new layer. The .debs and
+// apt lists live in the work directory (bind-mounted), so they never
+// reach the image and rebuilds do not download them again.
+func (b *builder) buildApt(ctx context.Context, spec Spec, parent v1.Image, p Platform) (v1.Image, error) {
+	k := key{spec.Name, p}
+	lower, err := b.rootfsFor(ctx, key{spec.Parent, p})
 	if err != nil {
 		return nil, err
 	}
@@ -216,15 +228,20 @@ func (b *builder) buildApt(ctx context.Context, spec Spec, parent v1.Image) (v1.
 	upper := filepath.Join(scratch, "upper")
 	ovWork := filepath.Join(scratch, "work")
 	merged := filepath.Join(scratch, "merged")
-	// One cache per suite: apt-get update drops the lists of other suites.
-	archives := filepath.Join(b.work, "apt-cache", spec.suite(), "archives")
-	lists := filepath.Join(b.work, "apt-cache", spec.suite(), "lists")
+	// One cache per suite and architecture: apt-get update drops the
+	// lists of other suites.
+	cacheName := spec.suite()
+	if p != LinuxAMD64 {
+		cacheName += "-" + p.Arch()
+	}
+	archives := filepath.Join(b.work, "apt-cache", cacheName, "archives")
+	lists := filepath.Join(b.work, "apt-cache", cacheName, "lists")
 	for _, d := range []string{upper, ovWork, merged, filepath.Join(archives, "partial"), filepath.Join(lists, "partial")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
 		}
 	}
-	what := spec.Name + ": apt-get install " + strings.Join(spec.Packages, " ")
+	what := k.String() + ": apt-get install " + strings.Join(spec.Packages, " ")
 	err = b.prog.step(ctx, what, func(ctx context.Context) error {
 		args := append([]string{"--mount", "--propagation", "private", "--", "/bin/sh", "-ec", aptScript, "sh",
 			lower, upper, ovWork, merged, archives, lists, spec.linkList()}, spec.Packages...)
@@ -245,7 +262,7 @@ func (b *builder) buildApt(ctx context.Context, spec Spec, parent v1.Image) (v1.
 		}
 	}
 	skip := append([]string{"tmp", "var/tmp", "var/cache/apt/archives", "var/lib/apt/lists"}, rootfsSkip...)
-	layer, err := b.layerFromTree(ctx, spec.Name, upper, treeOptions{overlay: true, skipContents: skip, lower: lower})
+	layer, err := b.layerFromTree(ctx, k.String(), upper, treeOptions{overlay: true, skipContents: skip, lower: lower})
 	if err != nil {
 		return nil, err
 	}
@@ -253,33 +270,39 @@ func (b *builder) buildApt(ctx context.Context, spec Spec, parent v1.Image) (v1.
 	for _, link := range slices.Sorted(maps.Keys(spec.links)) {
 		createdBy += "; ln -s " + spec.links[link] + " " + link
 	}
-	return configure(parent, layer, spec, createdBy)
+	return configure(parent, layer, spec, p, createdBy)
 }
 
-// buildGo appends the layer of spec's Go toolchain, made once per Go
-// version and shared by the golang stand-ins of that version.
-func (b *builder) buildGo(ctx context.Context, spec Spec, parent v1.Image) (v1.Image, error) {
+// goLayerKey names the toolchain layer of one Go version for one
+// architecture in builder.goLayers.
+func goLayerKey(goVersion, arch string) string { return goVersion + " " + arch }
+
+// buildGo appends the layer of spec's Go toolchain for p's architecture,
+// made once per Go version and architecture and shared by the golang
+// stand-ins of that version.
+func (b *builder) buildGo(ctx context.Context, spec Spec, parent v1.Image, p Platform) (v1.Image, error) {
 	if spec.goVersion == "" {
 		return nil, errors.New("golang stand-in without a Go version")
 	}
-	l, ok := b.goLayers[spec.goVersion]
+	lk := goLayerKey(spec.goVersion, p.Arch())
+	l, ok := b.goLayers[lk]
 	if !ok {
 		var err error
-		if l, err = b.goToolchainLayer(ctx, spec.goVersion); err != nil {
+		if l, err = b.goToolchainLayer(ctx, spec.goVersion, p.Arch()); err != nil {
 			return nil, err
 		}
-		b.goLayers[spec.goVersion] = l
+		b.goLayers[lk] = l
 	}
-	return configure(parent, l, spec, fmt.Sprintf("COPY %s@%s /usr/local/go; mkdir -m 1777 /go /go/src /go/bin", goToolchainMod, goToolchainVersion(spec.goVersion)))
+	return configure(parent, l, spec, p, fmt.Sprintf("COPY %s@%s /usr/local/go; mkdir -m 1777 /go /go/src /go/bin", goToolchainMod, goToolchainVersion(spec.goVersion, p.Arch())))
 }
 
-// goToolchainLayer fetches Go goVersion's toolchain zip through the Go
-// module proxy (go mod download) and turns it into a layer: /usr/local/go,
-// plus /go, /go/src and /go/bin with mode 1777 as upstream has them. The
-// layer is deterministic (fixed times, sorted), so the golang stand-ins of
-// one Go version share it.
-func (b *builder) goToolchainLayer(ctx context.Context, goVersion string) (v1.Layer, error) {
-	vers := goToolchainVersion(goVersion)
+// goToolchainLayer fetches Go goVersion's toolchain zip for linux on arch
+// through the Go module proxy (go mod download) and turns it into a
+// layer: /usr/local/go, plus /go, /go/src and /go/bin with mode 1777 as
+// upstream has them. The layer is deterministic (fixed times, sorted), so
+// the golang stand-ins of one Go version and architecture share it.
+func (b *builder) goToolchainLayer(ctx context.Context, goVersion, arch string) (v1.Layer, error) {
+	vers := goToolchainVersion(goVersion, arch)
 	var zipPath string
 	err := b.prog.step(ctx, "go mod download "+goToolchainMod+"@"+vers, func(ctx context.Context) error {
 		var err error
@@ -290,7 +313,7 @@ func (b *builder) goToolchainLayer(ctx context.Context, goVersion string) (v1.La
 		return nil, err
 	}
 	var layer v1.Layer
-	err = b.prog.step(ctx, "Go "+goVersion+" toolchain: write layer", func(ctx context.Context) error {
+	err = b.prog.step(ctx, "Go "+goVersion+" linux/"+arch+" toolchain: write layer", func(ctx context.Context) error {
 		zr, err := zip.OpenReader(zipPath)
 		if err != nil {
 			return fmt.Errorf("open %s: %w", zipPath, err)
@@ -374,11 +397,11 @@ func (b *builder) goModDownload(ctx context.Context, mod, vers string) (string, 
 	return res.Zip, nil
 }
 
-// unpackDebs unpacks spec.Packages with dpkg-deb -x (no maintainer
-// scripts run) into a new directory, without documentation; the caller
-// removes the directory.
-func (b *builder) unpackDebs(ctx context.Context, spec Spec) (string, error) {
-	debs, err := b.fetchDebs(ctx, spec.Packages)
+// unpackDebs unpacks spec.Packages of p's architecture with dpkg-deb -x
+// (no maintainer scripts run) into a new directory, without
+// documentation; the caller removes the directory.
+func (b *builder) unpackDebs(ctx context.Context, spec Spec, p Platform) (string, error) {
+	debs, err := b.fetchDebsFor(ctx, spec.Packages, p)
 	if err != nil {
 		return "", err
 	}
@@ -386,7 +409,7 @@ func (b *builder) unpackDebs(ctx context.Context, spec Spec) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	err = b.prog.step(ctx, spec.Name+": unpack "+strings.Join(spec.Packages, " "), func(ctx context.Context) error {
+	err = b.prog.step(ctx, key{spec.Name, p}.String()+": unpack "+strings.Join(spec.Packages, " "), func(ctx context.Context) error {
 		for _, deb := range debs {
 			if _, err := b.run.run(ctx, root, nil, false, "dpkg-deb", "-x", deb, root); err != nil {
 				return err
@@ -406,10 +429,11 @@ func (b *builder) unpackDebs(ctx context.Context, spec Spec) (string, error) {
 	return root, nil
 }
 
-// buildDebs unpacks spec.Packages with dpkg-deb -x, adds busybox's applet
-// links, a CA bundle when ca-certificates is there, and a skeleton.
-func (b *builder) buildDebs(ctx context.Context, spec Spec) (v1.Image, error) {
-	root, err := b.unpackDebs(ctx, spec)
+// buildDebs unpacks spec.Packages (of p's architecture) with dpkg-deb
+// -x, adds busybox's applet links (busybox lists them, emulated for a
+// foreign p), a CA bundle when ca-certificates is there, and a skeleton.
+func (b *builder) buildDebs(ctx context.Context, spec Spec, p Platform) (v1.Image, error) {
+	root, err := b.unpackDebs(ctx, spec, p)
 	if err != nil {
 		return nil, err
 	}
@@ -433,11 +457,11 @@ func (b *builder) buildDebs(ctx context.Context, spec Spec) (v1.Image, error) {
 	if err := ensureSkeleton(root, sk); err != nil {
 		return nil, err
 	}
-	layer, err := b.layerFromTree(ctx, spec.Name, root, treeOptions{skipContents: rootfsSkip})
+	layer, err := b.layerFromTree(ctx, key{spec.Name, p}.String(), root, treeOptions{skipContents: rootfsSkip})
 	if err != nil {
 		return nil, err
 	}
-	return configure(nil, layer, spec, "dpkg-deb -x "+strings.Join(spec.Packages, " ")+" (Debian "+debianSuite+"); busybox --install links; skeleton")
+	return configure(nil, layer, spec, p, "dpkg-deb -x "+strings.Join(spec.Packages, " ")+" (Debian "+debianSuite+debArchNote(p)+"); busybox --install links; skeleton")
 }
 
 const alpineOSRelease = `NAME="Alpine Linux"
@@ -559,22 +583,46 @@ func appendCA(root string, ca *tlsca.CA) error {
 	return writeFile(bundle, string(data), 0o644)
 }
 
+// debArchNote says, in a history line, which architecture's packages a
+// foreign stand-in unpacked.
+func debArchNote(p Platform) string {
+	if p == LinuxAMD64 {
+		return ""
+	}
+	return " " + p.Arch()
+}
+
 // fetchDebs returns cached .deb files of pkgs (Debian's candidate versions
-// for this host), downloading the missing ones with apt-get download.
+// for this host) for linux/amd64, downloading the missing ones with
+// apt-get download.
 func (b *builder) fetchDebs(ctx context.Context, pkgs []string) ([]string, error) {
+	return b.fetchDebsFor(ctx, pkgs, LinuxAMD64)
+}
+
+// fetchDebsFor is fetchDebs for p's architecture: a foreign one's
+// packages come through a private apt configuration (hostApt).
+func (b *builder) fetchDebsFor(ctx context.Context, pkgs []string, p Platform) ([]string, error) {
 	var out []string
-	err := b.prog.step(ctx, "fetch .debs "+strings.Join(pkgs, " "), func(ctx context.Context) error {
+	aptOpts, err := b.hostApt(p)
+	if err != nil {
+		return nil, err
+	}
+	what := "fetch .debs " + strings.Join(pkgs, " ")
+	if p != LinuxAMD64 {
+		what = "fetch " + p.Arch() + " .debs " + strings.Join(pkgs, " ")
+	}
+	err = b.prog.step(ctx, what, func(ctx context.Context) error {
 		cache := filepath.Join(b.work, "debs")
 		if err := os.MkdirAll(cache, 0o755); err != nil {
 			return err
 		}
-		uris, err := b.printURIs(ctx, pkgs)
+		uris, err := b.printURIs(ctx, aptOpts, pkgs)
 		if err != nil {
 			b.prog.printf("apt-get download --print-uris failed; running apt-get update once")
-			if _, uerr := b.run.run(ctx, b.tmp, nil, false, "apt-get", "-q", "update"); uerr != nil {
+			if _, uerr := b.run.run(ctx, b.tmp, nil, false, "apt-get", append(append([]string{"-q"}, aptOpts...), "update")...); uerr != nil {
 				return fmt.Errorf("%w (and apt-get update failed: %v)", err, uerr)
 			}
-			if uris, err = b.printURIs(ctx, pkgs); err != nil {
+			if uris, err = b.printURIs(ctx, aptOpts, pkgs); err != nil {
 				return err
 			}
 		}
@@ -590,7 +638,7 @@ func (b *builder) fetchDebs(ctx context.Context, pkgs []string) ([]string, error
 			if err != nil {
 				return err
 			}
-			args := []string{"-q", "-o", "APT::Sandbox::User=root", "download", "--"}
+			args := append(append([]string{"-q", "-o", "APT::Sandbox::User=root"}, aptOpts...), "download", "--")
 			for _, u := range missing {
 				args = append(args, u.pkg)
 			}
@@ -622,8 +670,8 @@ type debURI struct {
 	pkg, file, sha256 string
 }
 
-func (b *builder) printURIs(ctx context.Context, pkgs []string) ([]debURI, error) {
-	args := append([]string{"download", "--print-uris", "--"}, pkgs...)
+func (b *builder) printURIs(ctx context.Context, aptOpts, pkgs []string) ([]debURI, error) {
+	args := append(append(slices.Clip(aptOpts), "download", "--print-uris", "--"), pkgs...)
 	out, err := b.run.run(ctx, b.tmp, nil, true, "apt-get", args...)
 	if err != nil {
 		return nil, err
@@ -804,8 +852,8 @@ nonroot:x:65532:
 // buildDistroless unpacks spec.Packages with dpkg-deb -x, as distroless
 // does (no maintainer scripts run), makes the CA bundle, writes the
 // distroless accounts and a skeleton; no shell, no busybox.
-func (b *builder) buildDistroless(ctx context.Context, spec Spec) (v1.Image, error) {
-	root, err := b.unpackDebs(ctx, spec)
+func (b *builder) buildDistroless(ctx context.Context, spec Spec, p Platform) (v1.Image, error) {
+	root, err := b.unpackDebs(ctx, spec, p)
 	if err != nil {
 		return nil, err
 	}
@@ -834,9 +882,9 @@ func (b *builder) buildDistroless(ctx context.Context, spec Spec) (v1.Image, err
 	if err := ensureSkeleton(root, sk); err != nil {
 		return nil, err
 	}
-	layer, err := b.layerFromTree(ctx, spec.Name, root, treeOptions{skipContents: rootfsSkip})
+	layer, err := b.layerFromTree(ctx, key{spec.Name, p}.String(), root, treeOptions{skipContents: rootfsSkip})
 	if err != nil {
 		return nil, err
 	}
-	return configure(nil, layer, spec, "dpkg-deb -x "+strings.Join(spec.Packages, " ")+" (Debian "+debianSuite+"), distroless-style: no shell; nonroot user")
+	return configure(nil, layer, spec, p, "dpkg-deb -x "+strings.Join(spec.Packages, " ")+" (Debian "+debianSuite+debArchNote(p)+"), distroless-style: no shell; nonroot user")
 }

@@ -40,7 +40,7 @@ func testLayout(t *testing.T) (dir string, base, derived v1.Image, baseSpec, der
 		img  v1.Image
 		spec Spec
 	}{{base, baseSpec}, {derived, derivedSpec}} {
-		if _, err := b.store(context.Background(), p.spec, p.img); err != nil {
+		if _, err := b.store(context.Background(), p.spec, amd64Only(p.img)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -658,7 +658,7 @@ func TestRemoveDamaged(t *testing.T) {
 	}
 	// The rebuild stores it again.
 	b := &builder{lp: lp}
-	if _, err := b.store(context.Background(), derivedSpec, derived); err != nil {
+	if _, err := b.store(context.Background(), derivedSpec, amd64Only(derived)); err != nil {
 		t.Fatal(err)
 	}
 	if err := CheckLayout(dir); err != nil {

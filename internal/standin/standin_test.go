@@ -23,8 +23,8 @@ import (
 
 func TestCatalog(t *testing.T) {
 	specs := Catalog()
-	if len(specs) != 28 {
-		t.Errorf("catalog has %d stand-ins, want 28", len(specs))
+	if len(specs) != 29 {
+		t.Errorf("catalog has %d stand-ins, want 29", len(specs))
 	}
 	seen := map[string]int{}
 	for i, s := range specs {
@@ -481,7 +481,7 @@ func testImages(t *testing.T) (base, derived v1.Image, baseSpec, derivedSpec Spe
 	baseSpec = Spec{Name: "library/test:base", Version: "7", From: "a test tree", Env: []string{"PATH=/bin"}, Cmd: []string{"sh"}}
 	derivedSpec = Spec{Name: "library/test:derived", Parent: baseSpec.Name, Version: "3", From: "base + more", Env: []string{"PATH=/usr/bin:/bin"}, Cmd: []string{"bash"}, WorkingDir: "/go"}
 	var err error
-	base, err = configure(nil, writeTestLayer(t, testTree(t), treeOptions{}), baseSpec, "test base")
+	base, err = configure(nil, writeTestLayer(t, testTree(t), treeOptions{}), baseSpec, LinuxAMD64, "test base")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -489,7 +489,7 @@ func testImages(t *testing.T) (base, derived v1.Image, baseSpec, derivedSpec Spe
 	if err := os.WriteFile(filepath.Join(more, "extra"), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	derived, err = configure(base, writeTestLayer(t, more, treeOptions{}), derivedSpec, "test derived")
+	derived, err = configure(base, writeTestLayer(t, more, treeOptions{}), derivedSpec, LinuxAMD64, "test derived")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -527,15 +527,15 @@ func TestConfigure(t *testing.T) {
 	if dm.Layers[0].Digest != bm.Layers[0].Digest {
 		t.Error("derived image does not share its parent's layer")
 	}
-	if !upToDate(derived, derivedSpec, base) || !upToDate(base, baseSpec, nil) {
+	if !upToDate(derived, derivedSpec, base, LinuxAMD64) || !upToDate(base, baseSpec, nil, LinuxAMD64) {
 		t.Error("fresh images must be up to date")
 	}
 	bumped := derivedSpec
 	bumped.Version = "4"
-	if upToDate(derived, bumped, base) {
+	if upToDate(derived, bumped, base, LinuxAMD64) {
 		t.Error("version bump must rebuild")
 	}
-	alias, err := configure(base, nil, Spec{Name: "library/test:alias", Version: "1", Cmd: []string{"/bin/bash"}}, "")
+	alias, err := configure(base, nil, Spec{Name: "library/test:alias", Version: "1", Cmd: []string{"/bin/bash"}}, LinuxAMD64, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -563,14 +563,14 @@ func TestUpToDateParentChanged(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(otherTree, "different"), []byte("y"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	newBase, err := configure(nil, writeTestLayer(t, otherTree, treeOptions{}), Spec{Name: "library/test:base", Version: "7", Cmd: []string{"sh"}}, "")
+	newBase, err := configure(nil, writeTestLayer(t, otherTree, treeOptions{}), Spec{Name: "library/test:base", Version: "7", Cmd: []string{"sh"}}, LinuxAMD64, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !upToDate(derived, derivedSpec, base) {
+	if !upToDate(derived, derivedSpec, base, LinuxAMD64) {
 		t.Error("derived on its own parent must be up to date")
 	}
-	if upToDate(derived, derivedSpec, newBase) {
+	if upToDate(derived, derivedSpec, newBase, LinuxAMD64) {
 		t.Error("derived on a rebuilt parent must be rebuilt")
 	}
 }
@@ -582,18 +582,18 @@ func TestStoreReplacesAndCollectsGarbage(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := &builder{lp: lp}
-	if _, err := b.store(context.Background(), baseSpec, derived); err != nil {
+	if _, err := b.store(context.Background(), baseSpec, amd64Only(derived)); err != nil {
 		t.Fatal(err)
 	}
 	// A newer recipe replaces the image of the same name.
-	if _, err := b.store(context.Background(), baseSpec, base); err != nil {
+	if _, err := b.store(context.Background(), baseSpec, amd64Only(base)); err != nil {
 		t.Fatal(err)
 	}
 	imgs, err := layoutImages(lp)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(imgs) != 1 || mustDigest(t, imgs[baseSpec.Name]) != mustDigest(t, base) {
+	if len(imgs) != 1 || mustDigest(t, imgs[baseSpec.Name][LinuxAMD64]) != mustDigest(t, base) {
 		t.Fatalf("layout images = %v", imgs)
 	}
 	n, err := collectGarbage(lp)
@@ -604,7 +604,7 @@ func TestStoreReplacesAndCollectsGarbage(t *testing.T) {
 	if n != 3 {
 		t.Errorf("removed %d blobs, want 3", n)
 	}
-	if _, err := imgs[baseSpec.Name].Layers(); err != nil {
+	if _, err := imgs[baseSpec.Name][LinuxAMD64].Layers(); err != nil {
 		t.Fatal(err)
 	}
 	bm, _ := base.Manifest()
@@ -667,15 +667,16 @@ func TestGolangStandInVersions(t *testing.T) {
 	// Apart from the Go version, the two bookworm stand-ins are one recipe.
 	strip := func(s Spec) string {
 		v := s.goVersion
-		s.Name, s.goVersion = "", ""
+		// Only golang:1.26-bookworm is also built for linux/arm64.
+		s.Name, s.goVersion, s.arm64 = "", "", false
 		return strings.ReplaceAll(fmt.Sprintf("%+v", s), v, "X")
 	}
 	o, c := strip(old), strip(cur)
 	if o != c {
 		t.Errorf("golang:1.26-bookworm and golang:1.27-bookworm differ beyond the Go version:\n%s\n%s", o, c)
 	}
-	if v := goToolchainVersion("1.27.3"); v != "v0.0.1-go1.27.3.linux-amd64" {
-		t.Errorf("goToolchainVersion(1.27.3) = %s", v)
+	if v := goToolchainVersion("1.27.3", "arm64"); v != "v0.0.1-go1.27.3.linux-arm64" {
+		t.Errorf("goToolchainVersion(1.27.3, arm64) = %s", v)
 	}
 }
 
@@ -692,14 +693,14 @@ func TestBuildGoLayerPerVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Filled in: buildGo must take them rather than fetch a toolchain.
-	b := &builder{goLayers: map[string]v1.Layer{go126: l126, go127: l127}}
+	b := &builder{goLayers: map[string]v1.Layer{goLayerKey(go126, "amd64"): l126, goLayerKey(go127, "amd64"): l127}}
 	byName := lookup(Catalog())
 	for name, want := range map[string]v1.Layer{
 		"library/golang:1.26-bookworm":   l126,
 		"library/golang:1.26-alpine3.22": l126,
 		"library/golang:1.27-bookworm":   l127,
 	} {
-		img, err := b.buildGo(context.Background(), byName[name], nil)
+		img, err := b.buildGo(context.Background(), byName[name], nil, LinuxAMD64)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -716,13 +717,13 @@ func TestBuildGoLayerPerVersion(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if by := cf.History[len(cf.History)-1].CreatedBy; !strings.Contains(by, goToolchainVersion(byName[name].goVersion)) {
+		if by := cf.History[len(cf.History)-1].CreatedBy; !strings.Contains(by, goToolchainVersion(byName[name].goVersion, "amd64")) {
 			t.Errorf("%s: history %q does not name its toolchain", name, by)
 		}
 	}
 	noGo := byName["library/golang:1.27-bookworm"]
 	noGo.goVersion = ""
-	if _, err := b.buildGo(context.Background(), noGo, nil); err == nil || !strings.Contains(err.Error(), "Go version") {
+	if _, err := b.buildGo(context.Background(), noGo, nil, LinuxAMD64); err == nil || !strings.Contains(err.Error(), "Go version") {
 		t.Errorf("golang stand-in without a Go version: err = %v", err)
 	}
 }

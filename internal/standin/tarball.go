@@ -17,14 +17,17 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 	"golang.org/x/sys/unix"
+
+	"github.com/minikit/minikit/pkg/imagefs"
 )
 
 // fixedTime is the modification time of the files minikit generates itself.
 var fixedTime = time.Date(2025, 5, 20, 0, 0, 0, 0, time.UTC)
 
+// The whiteout names, as minikit's one image reader (pkg/imagefs) reads them.
 const (
-	whiteoutPrefix = ".wh."
-	whiteoutOpaque = ".wh..wh..opq"
+	whiteoutPrefix = imagefs.WhiteoutPrefix
+	whiteoutOpaque = imagefs.WhiteoutOpaque
 )
 
 // layerWriter writes a gzipped layer tar, entries in the order given.
@@ -325,9 +328,10 @@ func extractLayer(r io.Reader, dir string) error {
 			return err
 		}
 		full := filepath.Join(dir, filepath.FromSlash(rel))
-		base := path.Base(rel)
-		if base == whiteoutOpaque {
-			pd := filepath.Dir(full)
+		target, change := imagefs.Classify(rel) // a whiteout's victim, an opaque marker's directory
+		targetFull := filepath.Join(dir, filepath.FromSlash(strings.TrimPrefix(target, "/")))
+		if change == imagefs.Opaque {
+			pd := targetFull
 			ents, err := os.ReadDir(pd)
 			if err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("opaque %s: %w", rel, err)
@@ -339,8 +343,8 @@ func extractLayer(r io.Reader, dir string) error {
 			}
 			continue
 		}
-		if strings.HasPrefix(base, whiteoutPrefix) {
-			victim := filepath.Join(filepath.Dir(full), strings.TrimPrefix(base, whiteoutPrefix))
+		if change == imagefs.Remove {
+			victim := targetFull
 			if err := os.RemoveAll(victim); err != nil {
 				return fmt.Errorf("whiteout %s: %w", rel, err)
 			}

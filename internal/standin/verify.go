@@ -233,6 +233,21 @@ func (c *contents) add(desc v1.Descriptor, kind, img string) {
 	u.images = append(u.images, img)
 }
 
+// readable says whether the manifest or index blob desc names can be
+// read and parsed.
+func (c *contents) readable(desc v1.Descriptor) bool {
+	data, err := readLimited(c.blobPath(desc.Digest), maxManifestSize)
+	if err != nil {
+		return false
+	}
+	if desc.MediaType.IsIndex() {
+		_, err = v1.ParseIndexManifest(bytes.NewReader(data))
+	} else {
+		_, err = v1.ParseManifest(bytes.NewReader(data))
+	}
+	return err == nil
+}
+
 func (c *contents) blobPath(h v1.Hash) string {
 	return filepath.Join(c.dir, "blobs", h.Algorithm, h.Hex)
 }

@@ -39,9 +39,16 @@ const (
 // DockerfileSuffix ends every generated Dockerfile's name.
 const DockerfileSuffix = ".Dockerfile"
 
+// PlatformsVariable is the bake variable every target's platforms follow:
+// comma-separated platforms (`PLATFORMS=linux/amd64,linux/arm64 docker
+// buildx bake`); empty, the default, leaves each target's platforms empty
+// and bake builds for the builder's own platform.
+const PlatformsVariable = "PLATFORMS"
+
 type options struct {
 	dockerfileDir string
 	context       string
+	platforms     []string
 }
 
 // An Option changes where Generate says things are.
@@ -55,10 +62,26 @@ func WithDockerfileDir(dir string) Option { return func(o *options) { o.dockerfi
 // "samples").
 func WithContext(dir string) Option { return func(o *options) { o.context = dir } }
 
+// WithPlatforms sets the default of the PLATFORMS variable, what the
+// targets are built for when the variable is not set: OS/ARCH[/VARIANT]
+// platforms such as "linux/amd64" and "linux/arm64". Without it the
+// default is empty: the builder's own platform.
+func WithPlatforms(platforms ...string) Option {
+	return func(o *options) { o.platforms = append(o.platforms, platforms...) }
+}
+
+// platformSyntax is what WithPlatforms accepts: OS/ARCH[/VARIANT].
+var platformSyntax = regexp.MustCompile(`^[a-z0-9_]+/[a-z0-9_]+(/[a-z0-9_]+)?$`)
+
 func makeOptions(opts []Option) (options, error) {
 	o := options{dockerfileDir: DefaultDockerfileDir, context: DefaultContext}
 	for _, f := range opts {
 		f(&o)
+	}
+	for _, p := range o.platforms {
+		if !platformSyntax.MatchString(p) {
+			return o, fmt.Errorf("bake: platform %q: want OS/ARCH[/VARIANT], such as linux/arm64", p)
+		}
 	}
 	for _, p := range []string{o.dockerfileDir, o.context} {
 		if p == "" || path.IsAbs(p) || p != path.Clean(p) || strings.HasPrefix(p, "../") {
@@ -146,6 +169,7 @@ func Generate(recipes []llbdefs.Recipe, opts ...Option) (hcl []byte, dockerfiles
 
 	var b bytes.Buffer
 	writeHeader(&b)
+	writePlatformsVariable(&b, o.platforms)
 	writeGroup(&b, GroupDefault, "Every recipe expected to build", def)
 	writeGroup(&b, GroupExpectedFailures, "Recipes kept to show a build that fails (build them alone)", failing)
 	writeGroup(&b, GroupStandIns, "Recipes the offline stand-in base images reproduce", standins)
@@ -161,8 +185,7 @@ func Generate(recipes []llbdefs.Recipe, opts ...Option) (hcl []byte, dockerfiles
 		}
 		fmt.Fprintf(&b, "  context     = %s\n", hclString(o.context))
 		fmt.Fprintf(&b, "  dockerfile  = %s\n", hclString(up+DockerfilePath(o.dockerfileDir, r.Name)))
-		p := llbdefs.Platform()
-		fmt.Fprintf(&b, "  platforms   = [%s]\n", hclString(p.OS+"/"+p.Architecture))
+		fmt.Fprintf(&b, "  platforms   = %s == \"\" ? [] : split(\",\", %s)\n", PlatformsVariable, PlatformsVariable)
 		fmt.Fprintf(&b, "  tags        = [%s]\n", hclString("minikit:"+r.Name))
 		b.WriteString("}\n")
 	}
@@ -180,10 +203,19 @@ func writeHeader(b *bytes.Buffer) {
 #   docker buildx bake hello-go            one program's recipes
 #   docker buildx bake hello-go_golang_scratch --load   one recipe, into docker images
 #   docker buildx bake expected-failures   the recipe kept to show a failing build
+#   PLATFORMS=linux/amd64,linux/arm64 docker buildx bake standins   for these platforms
 # Targets are the recipe names with dots as underscores; images are tagged
 # minikit:RECIPE. The expected failure is in no other group: bake cancels
 # every target when one fails.
 `)
+}
+
+// writePlatformsVariable declares PLATFORMS, with platforms as its default.
+func writePlatformsVariable(b *bytes.Buffer, platforms []string) {
+	fmt.Fprintf(b, "\nvariable %s {\n", hclString(PlatformsVariable))
+	fmt.Fprintf(b, "  description = %s\n", hclString("Platforms every target is built for, comma-separated (linux/amd64,linux/arm64); empty: the builder's own"))
+	fmt.Fprintf(b, "  default     = %s\n", hclString(strings.Join(platforms, ",")))
+	b.WriteString("}\n")
 }
 
 func writeGroup(b *bytes.Buffer, name, desc string, targets []string) {

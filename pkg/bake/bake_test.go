@@ -191,3 +191,38 @@ func TestWriteAndCheck(t *testing.T) {
 		t.Errorf("stale Dockerfile kept: %v", err)
 	}
 }
+
+// Every target's platforms follow the PLATFORMS variable, whose default is
+// empty (the builder's platform) unless WithPlatforms sets it.
+func TestPlatformsVariable(t *testing.T) {
+	cat := llbdefs.Catalog()[:2]
+	variable := regexp.MustCompile(`(?m)^variable "PLATFORMS" \{\n  description = "[^"]+"\n  default     = "([^"]*)"\n\}\n`)
+	for _, c := range []struct {
+		opts []Option
+		want string
+	}{
+		{nil, ""},
+		{[]Option{WithPlatforms("linux/amd64", "linux/arm64")}, "linux/amd64,linux/arm64"},
+		{[]Option{WithPlatforms("linux/arm64/v8")}, "linux/arm64/v8"},
+	} {
+		hcl, _, err := Generate(cat, c.opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := variable.FindStringSubmatch(string(hcl))
+		if m == nil || m[1] != c.want {
+			t.Errorf("PLATFORMS default: got %v, want %q in\n%s", m, c.want, hcl)
+		}
+		if n := strings.Count(string(hcl), "\n  platforms   = PLATFORMS == \"\" ? [] : split(\",\", PLATFORMS)\n"); n != len(cat) {
+			t.Errorf("%d targets follow PLATFORMS, want %d", n, len(cat))
+		}
+		if strings.Contains(string(hcl), `"linux/amd64"]`) {
+			t.Error("a target still names linux/amd64 itself")
+		}
+	}
+	for _, bad := range []string{"arm64", "linux/arm64/v8/x", "linux/amd64 ", "Linux/AMD64", `linux/"x"`} {
+		if _, _, err := Generate(cat, WithPlatforms(bad)); err == nil {
+			t.Errorf("WithPlatforms(%q): no error", bad)
+		}
+	}
+}

@@ -79,6 +79,11 @@ func Explain(ctx context.Context, fsys FS, r Run) Diagnosis {
 	if ef, ok := ParseExecFailure(text); ok {
 		return explainExec(ctx, fsys, r, ef)
 	}
+	if m := emulatedLoader.FindStringSubmatch(text); m != nil {
+		if d, ok := explainEmulatedLoader(ctx, fsys, r, m[1]); ok {
+			return d
+		}
+	}
 	d := Classify(text)
 	if d.Kind == "" || d.Kind == ClassVersion {
 		// The class file and the runtime say it, whatever stderr says.
@@ -159,6 +164,11 @@ func explainExec(ctx context.Context, fsys FS, r Run, ef ExecFailure) Diagnosis 
 	switch {
 	case err != nil:
 		// Could not read it: fall back on what the runtime said.
+	case isELF && ef.Errno == "exec format error":
+		// The kernel knows no such binaries: it never looked for a loader.
+		if a, ok := bin.Arch(); ok {
+			return Diagnosis{ExitCode: 126, Kind: ExecFormat, Reason: fmt.Sprintf("%s is a program for %s (%s), not for this machine, and no emulator is registered for it (exec format error)", full, a.Name, a.Platform)}
+		}
 	case isELF && bin.Interp != "" && !exists(ctx, fsys, bin.Interp):
 		return Diagnosis{ExitCode: 127, Kind: MissingLoader, Reason: fmt.Sprintf("dynamic binary, but the image has no %s (%s)", bin.Interp, LoaderKind(bin.Interp))}
 	case !isELF:
@@ -173,6 +183,32 @@ func explainExec(ctx context.Context, fsys FS, r Run, ef ExecFailure) Diagnosis 
 		return Diagnosis{ExitCode: 126, Kind: ExecFormat, Reason: fmt.Sprintf("%s is not a program for this machine (exec format error)", full)}
 	}
 	return Diagnosis{ExitCode: 127, Kind: NotFound, Reason: fmt.Sprintf("%s cannot be started: %s", full, ef.Errno)}
+}
+
+// emulatedLoader is qemu-user's message when the ELF interpreter of the
+// program it emulates is not there (binfmt_misc ran qemu, so the
+// kernel's exec succeeded and the process exits 255):
+//
+//	aarch64-binfmt-P: Could not open '/lib/ld-linux-aarch64.so.1': No such file or directory
+var emulatedLoader = regexp.MustCompile(`Could not open '([^']+)': No such file or directory`)
+
+// explainEmulatedLoader explains qemu-user's "Could not open LOADER" as
+// the kernel would have, natively: exit 127, the loader missing. ok is
+// false when the program is no ELF binary whose interpreter is loader.
+func explainEmulatedLoader(ctx context.Context, fsys FS, r Run, loader string) (Diagnosis, bool) {
+	full, found := lookPath(ctx, fsys, r.Args[0], r.Env, r.Cwd)
+	if !found {
+		return Diagnosis{}, false
+	}
+	bin, isELF, err := InspectELF(ctx, fsys, full)
+	if err != nil || !isELF || bin.Interp != loader || exists(ctx, fsys, loader) {
+		return Diagnosis{}, false
+	}
+	reason := fmt.Sprintf("dynamic binary, but the image has no %s (%s)", bin.Interp, LoaderKind(bin.Interp))
+	if a, ok := bin.Arch(); ok {
+		reason += ", run emulated as " + a.Name
+	}
+	return Diagnosis{ExitCode: 127, Kind: MissingLoader, Reason: reason}, true
 }
 
 // lookPath finds prog in the image as execve in the container would:

@@ -29,6 +29,66 @@ type Binary struct {
 // Static reports whether the binary starts with no loader.
 func (b Binary) Static() bool { return b.Interp == "" }
 
+// Arch is the binary's architecture, from its ELF header's e_machine; ok
+// is false for a machine this package knows no paths of.
+func (b Binary) Arch() (Arch, bool) { return ArchOf(b.Machine) }
+
+// Arch is what a Linux loader's paths depend on: the machine a binary is
+// for. Its values are those of Debian's toolchains, glibc's and musl's.
+type Arch struct {
+	Machine elf.Machine
+	// Name is the machine as `uname -m` and musl spell it: "x86_64",
+	// "aarch64".
+	Name string
+	// Platform is the OCI platform of the machine: "linux/amd64".
+	Platform string
+	// Triplet is Debian's multiarch directory: "x86_64-linux-gnu".
+	Triplet string
+	// GlibcLoader and MuslLoader are the ELF interpreters a binary for
+	// the machine names: "/lib64/ld-linux-x86-64.so.2",
+	// "/lib/ld-musl-x86_64.so.1".
+	GlibcLoader, MuslLoader string
+}
+
+// ArchOf returns the Arch of an ELF machine; ok is false for a machine
+// this package knows no paths of (x86-64 and AArch64 it knows).
+func ArchOf(m elf.Machine) (a Arch, ok bool) {
+	switch m {
+	case elf.EM_X86_64:
+		return Arch{Machine: m, Name: "x86_64", Platform: "linux/amd64", Triplet: "x86_64-linux-gnu",
+			GlibcLoader: "/lib64/ld-linux-x86-64.so.2", MuslLoader: "/lib/ld-musl-x86_64.so.1"}, true
+	case elf.EM_AARCH64:
+		return Arch{Machine: m, Name: "aarch64", Platform: "linux/arm64", Triplet: "aarch64-linux-gnu",
+			GlibcLoader: "/lib/ld-linux-aarch64.so.1", MuslLoader: "/lib/ld-musl-aarch64.so.1"}, true
+	}
+	return Arch{Machine: m}, false
+}
+
+// ArchOfPlatform returns the Arch of an OCI platform ("linux/arm64",
+// "linux/arm64/v8", "linux/amd64"); ok is false for one this package
+// knows no paths of.
+func ArchOfPlatform(platform string) (Arch, bool) {
+	p := strings.ToLower(platform)
+	switch {
+	case p == "linux/amd64" || strings.HasPrefix(p, "linux/amd64/"):
+		return ArchOf(elf.EM_X86_64)
+	case p == "linux/arm64" || strings.HasPrefix(p, "linux/arm64/"):
+		return ArchOf(elf.EM_AARCH64)
+	}
+	return Arch{}, false
+}
+
+// glibcDirs are the default library directories of a glibc loader for
+// the architecture, after DT_RUNPATH and ld.so.conf: Debian's multiarch
+// ones first, then the lib64 and lib ones.
+func (a Arch) glibcDirs() []string {
+	dirs := []string{"/lib64", "/usr/lib64", "/lib", "/usr/lib"}
+	if a.Triplet == "" {
+		return dirs
+	}
+	return append([]string{"/lib/" + a.Triplet, "/usr/lib/" + a.Triplet}, dirs...)
+}
+
 // LoaderKind names the C library a loader path belongs to.
 func LoaderKind(interp string) string {
 	base := path.Base(interp)
@@ -98,26 +158,26 @@ func InspectELF(ctx context.Context, fsys FS, name string) (b Binary, ok bool, e
 	return b, true, nil
 }
 
-// Default library directories of x86-64 loaders, after DT_RUNPATH and
-// ld.so.conf: glibc (Debian multiarch first), then musl.
-var (
-	glibcDirs = []string{"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib"}
-	muslDirs  = []string{"/lib", "/usr/local/lib", "/usr/lib"}
-)
+// muslDirs are musl's default library directories, on every machine.
+func muslDirs() []string { return []string{"/lib", "/usr/local/lib", "/usr/lib"} }
 
 // MissingLibraries returns the libraries b needs that its loader would
 // not find in the image, in DT_NEEDED order, looking (not recursively)
-// where the loader would: DT_RUNPATH, the directories of /etc/ld.so.conf
-// (glibc) or /etc/ld-musl-x86_64.path (musl), then the default ones. The
-// loader's own name (ld-linux-*.so.2) counts as found when the loader is.
+// where the loader for b's machine (its ELF e_machine) would: DT_RUNPATH,
+// the directories of /etc/ld.so.conf (glibc) or of musl's path file
+// (/etc/ld-musl-x86_64.path, /etc/ld-musl-aarch64.path), then the default
+// ones (/lib/x86_64-linux-gnu or /lib/aarch64-linux-gnu first for glibc).
+// The loader's own name (ld-linux-*.so.*) counts as found when the loader
+// is.
 func MissingLibraries(ctx context.Context, fsys FS, b Binary) []string {
 	dirs := b.runPath()
+	arch, _ := b.Arch()
 	if LoaderKind(b.Interp) == "musl loader" {
-		dirs = append(dirs, muslPath(ctx, fsys)...)
-		dirs = append(dirs, muslDirs...)
+		dirs = append(dirs, muslPath(ctx, fsys, muslPathFile(b.Interp, arch))...)
+		dirs = append(dirs, muslDirs()...)
 	} else {
 		dirs = append(dirs, ldSoConf(ctx, fsys, "/etc/ld.so.conf", 0)...)
-		dirs = append(dirs, glibcDirs...)
+		dirs = append(dirs, arch.glibcDirs()...)
 	}
 	var missing []string
 	for _, lib := range b.Needed {
@@ -221,8 +281,26 @@ func glob(ctx context.Context, fsys FS, pat string) []string {
 	return out
 }
 
-func muslPath(ctx context.Context, fsys FS) []string {
-	real, _, err := Resolve(ctx, fsys, "/etc/ld-musl-x86_64.path")
+// muslPathFile is the file musl's loader reads its library path from:
+// /etc/ld-musl-ARCH.path, ARCH as the loader's own name spells it
+// (ld-musl-aarch64.so.1), else as the binary's machine does; "" when
+// neither says.
+func muslPathFile(interp string, arch Arch) string {
+	name := arch.Name
+	if base := path.Base(interp); strings.HasPrefix(base, "ld-musl-") && strings.HasSuffix(base, ".so.1") {
+		name = strings.TrimSuffix(strings.TrimPrefix(base, "ld-musl-"), ".so.1")
+	}
+	if name == "" {
+		return ""
+	}
+	return "/etc/ld-musl-" + name + ".path"
+}
+
+func muslPath(ctx context.Context, fsys FS, file string) []string {
+	if file == "" {
+		return nil
+	}
+	real, _, err := Resolve(ctx, fsys, file)
 	if err != nil {
 		return nil
 	}

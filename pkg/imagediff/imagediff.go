@@ -12,8 +12,6 @@ package imagediff
 import (
 	"archive/tar"
 	"bufio"
-	"bytes"
-	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -25,8 +23,9 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/klauspost/compress/zstd"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/minikit/minikit/pkg/imagefs"
 )
 
 // maxJSON bounds the JSON blobs (index, manifests, configs) kept in memory.
@@ -66,23 +65,36 @@ type Entry struct {
 	SHA256 string `json:"sha256,omitempty"`
 }
 
+// An Option changes how an image is read.
+type Option func(*options)
+
+type options struct{ platform string }
+
+// Platform chooses the image for os/arch[/variant] when the layout holds
+// an index of several; by default, imagefs.DefaultPlatform's.
+func Platform(p string) Option { return func(o *options) { o.platform = p } }
+
 // ReadOCIFile reads the image of an OCI layout tar file.
-func ReadOCIFile(file string) (*Image, error) {
+func ReadOCIFile(file string, opts ...Option) (*Image, error) {
 	f, err := os.Open(file)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	img, err := ReadOCITar(f)
+	img, err := ReadOCITar(f, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
 	return img, nil
 }
 
-// ReadOCITar reads an OCI image layout tar stream holding one image (for
-// linux/amd64 when it holds an index of several, the first otherwise).
-func ReadOCITar(r io.Reader) (*Image, error) {
+// ReadOCITar reads an OCI image layout tar stream holding one image, or
+// an index of images for several platforms (see Platform).
+func ReadOCITar(r io.Reader, opts ...Option) (*Image, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	jsons := map[string][]byte{}
 	layers := map[string][]layerEntry{}
 	var index []byte
@@ -126,7 +138,7 @@ func ReadOCITar(r io.Reader) (*Image, error) {
 	if index == nil {
 		return nil, errors.New("the layout has no index.json")
 	}
-	mf, md, err := pickManifest(index, jsons)
+	mf, md, err := pickManifest(index, jsons, o.platform)
 	if err != nil {
 		return nil, err
 	}
@@ -155,40 +167,33 @@ func readSmall(r io.Reader, size int64) ([]byte, error) {
 	return io.ReadAll(r)
 }
 
-// pickManifest follows index.json (and a nested index) to one manifest.
-func pickManifest(index []byte, jsons map[string][]byte) (ocispecs.Manifest, string, error) {
-	raw := index
-	for depth := 0; depth < 4; depth++ {
-		var idx ocispecs.Index
-		if err := json.Unmarshal(raw, &idx); err != nil {
-			return ocispecs.Manifest{}, "", fmt.Errorf("index: %w", err)
-		}
-		if len(idx.Manifests) == 0 {
-			return ocispecs.Manifest{}, "", errors.New("the index lists no image")
-		}
-		desc := idx.Manifests[0]
-		for _, m := range idx.Manifests {
-			if m.Platform != nil && m.Platform.OS == "linux" && m.Platform.Architecture == "amd64" {
-				desc = m
-				break
-			}
-		}
-		b, ok := jsons[desc.Digest.String()]
-		if !ok {
-			return ocispecs.Manifest{}, "", fmt.Errorf("%s missing from the layout", desc.Digest)
-		}
-		switch desc.MediaType {
-		case ocispecs.MediaTypeImageIndex, "application/vnd.docker.distribution.manifest.list.v2+json":
-			raw = b
-			continue
-		}
-		var mf ocispecs.Manifest
-		if err := json.Unmarshal(b, &mf); err != nil {
-			return ocispecs.Manifest{}, "", fmt.Errorf("manifest %s: %w", desc.Digest, err)
-		}
-		return mf, desc.Digest.String(), nil
+// pickManifest follows index.json (and nested indexes) to the image for
+// platform (imagefs.Choose).
+func pickManifest(index []byte, jsons map[string][]byte, platform string) (ocispecs.Manifest, string, error) {
+	var idx ocispecs.Index
+	if err := json.Unmarshal(index, &idx); err != nil {
+		return ocispecs.Manifest{}, "", fmt.Errorf("index: %w", err)
 	}
-	return ocispecs.Manifest{}, "", errors.New("indexes nested too deep")
+	fetch := func(d ocispecs.Descriptor) ([]byte, error) {
+		b, ok := jsons[d.Digest.String()]
+		if !ok {
+			return nil, fmt.Errorf("%s missing from the layout", d.Digest)
+		}
+		return b, nil
+	}
+	desc, err := imagefs.Choose(idx.Manifests, fetch, imagefs.Selector{Platform: platform}, "index.json")
+	if err != nil {
+		return ocispecs.Manifest{}, "", err
+	}
+	b, err := fetch(desc)
+	if err != nil {
+		return ocispecs.Manifest{}, "", err
+	}
+	var mf ocispecs.Manifest
+	if err := json.Unmarshal(b, &mf); err != nil {
+		return ocispecs.Manifest{}, "", fmt.Errorf("manifest %s: %w", desc.Digest, err)
+	}
+	return mf, desc.Digest.String(), nil
 }
 
 // layerEntry is one tar entry of a layer.
@@ -202,23 +207,11 @@ type layerEntry struct {
 // listLayer lists a layer blob's entries, decompressing gzip or zstd.
 func listLayer(br *bufio.Reader) ([]layerEntry, error) {
 	head, _ := br.Peek(4)
-	var r io.Reader = br
-	switch {
-	case bytes.HasPrefix(head, []byte{0x1f, 0x8b}):
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return nil, err
-		}
-		defer zr.Close()
-		r = zr
-	case bytes.HasPrefix(head, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1))
-		if err != nil {
-			return nil, err
-		}
-		defer zr.Close()
-		r = zr
+	r, err := imagefs.Decompress(br, imagefs.DetectCompression(head))
+	if err != nil {
+		return nil, err
 	}
+	defer r.Close()
 	var out []layerEntry
 	tr := tar.NewReader(r)
 	for {
@@ -229,14 +222,13 @@ func listLayer(br *bufio.Reader) ([]layerEntry, error) {
 		if err != nil {
 			return nil, err
 		}
-		p := path.Clean("/" + hdr.Name)
-		dir, base := path.Split(p)
-		switch {
-		case base == ".wh..wh..opq":
-			out = append(out, layerEntry{path: path.Clean(dir), opaque: true})
+		p, change := imagefs.Classify(hdr.Name)
+		switch change {
+		case imagefs.Opaque:
+			out = append(out, layerEntry{path: p, opaque: true})
 			continue
-		case strings.HasPrefix(base, ".wh."):
-			out = append(out, layerEntry{path: path.Join(dir, strings.TrimPrefix(base, ".wh.")), whiteout: true})
+		case imagefs.Remove:
+			out = append(out, layerEntry{path: p, whiteout: true})
 			continue
 		}
 		e := Entry{Mode: hdr.Mode & 0o7777}

@@ -382,7 +382,7 @@ func TestStagesAreValues(t *testing.T) {
 	base := From(Golang).Copy("a", ".")
 	a := base.Run("one")
 	b := base.Run("two")
-	if len(base.steps) != 1 || a.steps[1].args[0] != "one" || b.steps[1].args[0] != "two" {
+	if len(base.steps) != 1 || a.steps[1].(runStep).cmd != "one" || b.steps[1].(runStep).cmd != "two" {
 		t.Errorf("stages share state: base=%v a=%v b=%v", base.steps, a.steps, b.steps)
 	}
 }

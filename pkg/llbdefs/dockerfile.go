@@ -6,15 +6,20 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Dockerfile renders the recipe as the equivalent multi-stage Dockerfile,
 // from the same stages its LLB is compiled from: a FROM per stage (the
 // stages copied from first, named build, build2, ... in order; the final
-// stage last and unnamed), then COPY, COPY --from, RUN, ENV and WORKDIR in
-// step order, and the CMD in the recipe's form (exec or shell). A stage
-// that is an image with no steps is not rendered: COPY --from names the
-// image. The output is deterministic.
+// stage last and unnamed), then each step's line in step order (COPY,
+// COPY --from, RUN, ENV, WORKDIR, USER, ARG, ENTRYPOINT, LABEL, EXPOSE,
+// with their flags), and the CMD in the recipe's form (exec or shell),
+// if it has one. A stage that is an image with no steps is not rendered:
+// COPY --from names the image. An ARG line carries the argument's
+// default: other values are the builder's --build-arg. The output is
+// deterministic.
 //
 // Dockerfile panics if a step cannot be written in a Dockerfile (see
 // RenderDockerfile); every catalog recipe can (tested).
@@ -26,9 +31,13 @@ func (r Recipe) Dockerfile() string {
 	return s
 }
 
-// RenderDockerfile is Dockerfile with an error instead of a panic for
-// steps a Dockerfile cannot express: a newline in an ENV value or WORKDIR,
-// an ENV key that is empty or holds '=' or blanks.
+// RenderDockerfile is Dockerfile with an error instead of a panic for a
+// step that does not validate (Recipe.Validate) and for steps a
+// Dockerfile cannot express, whose errors wrap ErrNoDockerfile: a Raw
+// step; text that is not UTF-8; a newline in an ENV value, WORKDIR,
+// LABEL or ARG default; an ENV key that is empty or holds '=', a quote,
+// $, \ or a space; a LABEL key holding '='; a cache mount path or id
+// holding a comma, quote, $, \ or space.
 func (r Recipe) RenderDockerfile() (string, error) {
 	var b strings.Builder
 	header(&b, r)
@@ -45,14 +54,25 @@ func (r Recipe) RenderDockerfile() (string, error) {
 		}
 		b.WriteString("\n")
 		for _, st := range s.steps {
-			line, err := stepLine(st, names)
+			if err := st.check(); err != nil {
+				return "", fmt.Errorf("dockerfile for %s: %w", r.Name, err)
+			}
+			line, err := st.line(names)
+			if err == nil && !utf8.ValidString(st.key()) { // the key holds every field
+				err = fmt.Errorf("%.40q: text that is not UTF-8 %w", line, ErrNoDockerfile)
+			}
 			if err != nil {
 				return "", fmt.Errorf("dockerfile for %s: %w", r.Name, err)
 			}
 			b.WriteString(line + "\n")
 		}
 	}
-	b.WriteString(cmdLine(r.Cmd) + "\n")
+	if line := cmdLine(r.Cmd); line != "" {
+		if !utf8.ValidString(strings.Join(r.Cmd.Args, "")) {
+			return "", fmt.Errorf("dockerfile for %s: CMD %q: text that is not UTF-8 %w", r.Name, r.Cmd.Args, ErrNoDockerfile)
+		}
+		b.WriteString(line + "\n")
+	}
 	return b.String(), nil
 }
 
@@ -132,48 +152,25 @@ func fromRef(image string) string {
 	return ShortRef(image)
 }
 
-func stepLine(st step, names map[string]stageRef) (string, error) {
-	switch st.kind {
-	case stepRun:
-		return runLine(st.args[0]), nil
-	case stepEnv:
-		k, v := st.args[0], st.args[1]
-		if k == "" || strings.ContainsAny(k, "= \t\r\n\"'\\$") {
-			return "", fmt.Errorf("ENV key %q cannot be written in a Dockerfile", k)
-		}
-		if strings.ContainsAny(v, "\r\n") {
-			return "", fmt.Errorf("ENV %s: a value with a newline cannot be written in a Dockerfile", k)
-		}
-		return "ENV " + k + "=" + quoteWord(v), nil
-	case stepWorkdir:
-		if strings.ContainsAny(st.args[0], "\r\n") {
-			return "", fmt.Errorf("WORKDIR %q: a newline cannot be written in a Dockerfile", st.args[0])
-		}
-		return "WORKDIR " + quoteWord(st.args[0]), nil
-	case stepCopy:
-		flag := ""
-		if st.from != nil {
-			flag = "--from=" + names[st.from.key()].ref + " "
-		}
-		return "COPY " + flag + copyArgs(st.args[0], st.args[1]), nil
-	}
-	return "", fmt.Errorf("unknown step kind %d", st.kind)
-}
-
-// runLine writes RUN in shell form, or, for a command the shell form would
-// not carry unchanged (a newline, a trailing backslash, a heredoc, leading
-// or trailing blanks, a leading '['), in exec form running /bin/sh -c:
-// both compile to the same process.
-func runLine(cmd string) string {
+// runLine writes RUN, its flags (each followed by a blank) first, in
+// shell form, or, for a command the shell form would not carry unchanged
+// (a newline, a trailing backslash, a heredoc, leading or trailing
+// blanks, a leading '['), in exec form running /bin/sh -c: both compile
+// to the same process.
+func runLine(flags, cmd string) string {
 	if shellFormSafe(cmd) && !strings.Contains(cmd, "<<") {
-		return "RUN " + cmd
+		return "RUN " + flags + cmd
 	}
-	return "RUN " + jsonArray("/bin/sh", "-c", cmd)
+	return "RUN " + flags + jsonArray("/bin/sh", "-c", cmd)
 }
 
-// cmdLine writes CMD in the recipe's form. A shell-form line the shell
-// form would not carry unchanged is written as the exec form it stands for.
+// cmdLine writes CMD in the recipe's form, "" for a recipe with none. A
+// shell-form line the shell form would not carry unchanged is written as
+// the exec form it stands for.
 func cmdLine(c Cmd) string {
+	if len(c.Args) == 0 {
+		return ""
+	}
 	if !c.Shell {
 		return "CMD " + jsonArray(c.Args...)
 	}
@@ -193,7 +190,7 @@ func shellFormSafe(s string) bool {
 // variables and quotes in both, so $, \ and quotes are escaped; a path
 // with blanks takes the JSON form (the plain form splits on blanks).
 func copyArgs(src, dst string) string {
-	if strings.ContainsAny(src+dst, " \t\r\n") {
+	if hasSpace(src + dst) {
 		return jsonArray(escapeWord(src), escapeWord(dst))
 	}
 	return escapeWord(src) + " " + escapeWord(dst)
@@ -203,7 +200,7 @@ func copyArgs(src, dst string) string {
 func escapeWord(s string) string {
 	var b strings.Builder
 	for _, c := range s {
-		if strings.ContainsRune("\\$\"' \t", c) {
+		if strings.ContainsRune("\\$\"'", c) || unicode.IsSpace(c) {
 			b.WriteByte('\\')
 		}
 		b.WriteRune(c)
@@ -224,6 +221,11 @@ func quoteWord(s string) string {
 	if plain {
 		return s
 	}
+	return quoted(s)
+}
+
+// quoted is s double-quoted with \, " and $ escaped.
+func quoted(s string) string {
 	var b strings.Builder
 	b.WriteByte('"')
 	for _, c := range s {

@@ -75,7 +75,10 @@ func TestEpochDatesOnlyTheFinalStage(t *testing.T) {
 		if len(final.steps) > 0 && changed == 0 {
 			copies := false
 			for _, s := range final.steps {
-				copies = copies || s.kind == stepCopy || s.kind == stepWorkdir
+				switch s.(type) {
+				case copyStep, copyFromStep, workdirStep:
+					copies = true
+				}
 			}
 			if copies {
 				t.Errorf("%s: the final stage copies but no op changed with the epoch", r.Name)
@@ -83,7 +86,7 @@ func TestEpochDatesOnlyTheFinalStage(t *testing.T) {
 		}
 		// Every op of the build stages is the same with or without it.
 		for _, dep := range final.deps() {
-			for k := range ops(t, Recipe{Name: "dep", Final: dep}, Sources{Samples: dated.Samples, notFinal: true, Epoch: &epoch}) {
+			for k := range ops(t, Recipe{Name: "dep", Final: dep}, Sources{Context: dated.Context, notFinal: true, Epoch: &epoch}) {
 				if _, ok := plain[k]; !ok {
 					t.Errorf("%s: build stage %s changed with the epoch", r.Name, dep.label())
 				}

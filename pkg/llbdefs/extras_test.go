@@ -84,8 +84,8 @@ func TestFloors(t *testing.T) {
 		cmds := ""
 		for _, s := range r.Stages() {
 			for _, st := range s.steps {
-				if st.kind == stepRun {
-					cmds += st.args[0] + "\n"
+				if run, ok := st.(runStep); ok {
+					cmds += run.cmd + "\n"
 				}
 			}
 		}
@@ -156,8 +156,8 @@ func TestExtrasJavaPython(t *testing.T) {
 		javaBuild = append(javaBuild, stages[0].key())
 		var cmds []string
 		for _, st := range stages[0].steps {
-			if st.kind == stepRun {
-				cmds = append(cmds, st.args[0])
+			if run, ok := st.(runStep); ok {
+				cmds = append(cmds, run.cmd)
 			}
 		}
 		all := strings.Join(cmds, "\n")

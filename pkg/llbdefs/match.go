@@ -5,6 +5,8 @@ import (
 	"path"
 	"sort"
 	"strings"
+
+	"github.com/minikit/minikit/internal/editdist"
 )
 
 // Lookup finds a recipe by exact name.
@@ -70,7 +72,7 @@ func closest(recipes []Recipe, s string, n int) []string {
 	}
 	var cs []cand
 	for _, r := range recipes {
-		d := distance(s, r.Name)
+		d := editdist.Levenshtein(s, r.Name)
 		if strings.Contains(r.Name, s) {
 			d = min(d, abs(len(r.Name)-len(s))/4)
 		}
@@ -86,27 +88,6 @@ func closest(recipes []Recipe, s string, n int) []string {
 		out = append(out, c.name)
 	}
 	return out
-}
-
-// distance is the Levenshtein distance between a and b.
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 func abs(x int) int {

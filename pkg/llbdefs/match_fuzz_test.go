@@ -54,22 +54,6 @@ func FuzzSelect(f *testing.F) {
 	})
 }
 
-// FuzzDistance: the edit distance is a metric bounded by the lengths.
-func FuzzDistance(f *testing.F) {
-	f.Fuzz(func(t *testing.T, a, b string) {
-		d := distance(a, b)
-		if d != distance(b, a) {
-			t.Errorf("distance(%q, %q) = %d, the other way %d", a, b, d, distance(b, a))
-		}
-		if (d == 0) != (a == b) {
-			t.Errorf("distance(%q, %q) = %d", a, b, d)
-		}
-		if d < abs(len(a)-len(b)) || d > max(len(a), len(b)) {
-			t.Errorf("distance(%q, %q) = %d, outside [%d, %d]", a, b, d, abs(len(a)-len(b)), max(len(a), len(b)))
-		}
-	})
-}
-
 func nameList(rs []Recipe) []string {
 	var out []string
 	for _, r := range rs {

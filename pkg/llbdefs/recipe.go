@@ -2,6 +2,7 @@ package llbdefs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -9,7 +10,8 @@ import (
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// Platform is the platform every recipe is built for.
+// Platform is the platform recipes are built for unless Sources.Platform
+// says otherwise: linux/amd64.
 func Platform() ocispecs.Platform {
 	return ocispecs.Platform{OS: "linux", Architecture: "amd64"}
 }
@@ -151,49 +153,34 @@ func (r Recipe) Images() []string {
 // State compiles the recipe's final stage to LLB.
 func (r Recipe) State(src Sources) llb.State { return r.Final.State(src) }
 
-// Definition marshals the recipe for linux/amd64.
+// Validate reports every step of the recipe's stages that cannot be
+// compiled (a port that does not parse, a mode out of range, a Raw step
+// with no function), naming the recipe and the stage.
+func (r Recipe) Validate() error {
+	var errs []error
+	for _, s := range r.Stages() {
+		for _, st := range s.steps {
+			if err := st.check(); err != nil {
+				errs = append(errs, fmt.Errorf("stage %s: %w", s.label(), err))
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("recipe %s: %w", r.Name, err)
+	}
+	return nil
+}
+
+// Definition validates the recipe and marshals it for src's platform.
 func (r Recipe) Definition(ctx context.Context, src Sources) (*llb.Definition, error) {
-	def, err := r.State(src).Marshal(ctx, llb.Platform(Platform()))
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	def, err := r.State(src).Marshal(ctx, llb.Platform(src.platform()))
 	if err != nil {
 		return nil, fmt.Errorf("marshal %s: %w", r.Name, err)
 	}
 	return def, nil
-}
-
-// defaultPath is the PATH a Dockerfile gives an image that sets none.
-const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-// ImageConfig is the final image's config: the run image's config (the
-// zero value for scratch) with what the final stage sets (ENV, WORKDIR)
-// and the recipe's CMD, as a Dockerfile would produce it.
-func (r Recipe) ImageConfig(base ocispecs.Image) ocispecs.Image {
-	img := base
-	img.Platform = Platform()
-	cfg := img.Config
-	if r.Final.from == "" {
-		cfg.WorkingDir = "/" // the Dockerfile frontend's FROM scratch config
-	}
-	cfg.Env = append([]string(nil), base.Config.Env...)
-	if len(cfg.Env) == 0 {
-		cfg.Env = []string{defaultPath}
-	}
-	for _, st := range r.Final.steps {
-		switch st.kind {
-		case stepEnv:
-			cfg.Env = setEnv(cfg.Env, st.args[0], st.args[1])
-		case stepWorkdir:
-			cfg.WorkingDir = st.args[0]
-		}
-	}
-	cfg.Cmd = r.Cmd.Config()
-	if base.Config.Labels != nil {
-		cfg.Labels = make(map[string]string, len(base.Config.Labels))
-		for k, v := range base.Config.Labels {
-			cfg.Labels[k] = v
-		}
-	}
-	img.Config = cfg
-	return img
 }
 
 func setEnv(env []string, key, value string) []string {
@@ -204,20 +191,4 @@ func setEnv(env []string, key, value string) []string {
 		}
 	}
 	return append(env, key+"="+value)
-}
-
-// key identifies a stage by its content, for de-duplication.
-func (s Stage) key() string {
-	var b strings.Builder
-	b.WriteString(s.from)
-	for _, st := range s.steps {
-		fmt.Fprintf(&b, "\x00%d", st.kind)
-		if st.from != nil {
-			b.WriteString("\x00(" + st.from.key() + ")")
-		}
-		for _, a := range st.args {
-			b.WriteString("\x00" + a)
-		}
-	}
-	return b.String()
 }

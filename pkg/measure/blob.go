@@ -3,17 +3,15 @@ package measure
 import (
 	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"hash"
 	"io"
-	"path"
-	"strings"
 
-	"github.com/klauspost/compress/zstd"
 	digest "github.com/opencontainers/go-digest"
+
+	"github.com/minikit/minikit/pkg/imagefs"
 )
 
 // maxJSON is the largest blob kept in memory as a possible manifest, index
@@ -23,14 +21,15 @@ const maxJSON = 4 << 20
 // errMissing is returned by a store for a blob it does not hold.
 var errMissing = errors.New("blob not found")
 
-// compression is what a blob's first bytes say it is.
+// compression is what a blob's first bytes say it is: one of
+// imagefs.Compression's values, or compJSON.
 type compression int
 
 const (
-	compNone compression = iota // tried as a plain tar
-	compGzip
-	compZstd
-	compJSON
+	compNone compression = compression(imagefs.Uncompressed) // tried as a plain tar
+	compGzip compression = compression(imagefs.Gzip)
+	compZstd compression = compression(imagefs.Zstd)
+	compJSON compression = 3
 )
 
 func (c compression) String() string {
@@ -93,7 +92,7 @@ const (
 // An entry is one tar entry of a layer.
 type entry struct {
 	path string // absolute and cleaned; for whiteouts, the path removed
-	size int64  // regular files only
+	size int64  // the tar header's size (a regular file's length; 0 for most others)
 	kind entryKind
 }
 
@@ -133,25 +132,26 @@ func analyze(r io.Reader, name digest.Digest, size int64) (*blob, error) {
 	raw := newHashReader(r)
 	b := &blob{digest: name}
 
-	head := make([]byte, min(max(size, 0), 512))
+	headSize := int64(512) // size < 0: unknown
+	if size >= 0 {
+		headSize = min(size, headSize)
+	}
+	head := make([]byte, headSize)
 	n, _ := io.ReadFull(raw, head)
 	head = head[:n]
 	content := io.MultiReader(bytes.NewReader(head), raw)
 
-	switch {
-	case looksJSON(head) && size <= maxJSON:
+	if looksJSON(head) && size <= maxJSON {
 		b.comp = compJSON
-		data, _ := io.ReadAll(content)
+		data, _ := io.ReadAll(io.LimitReader(content, maxJSON+1))
+		if len(data) > maxJSON {
+			data, b.err = nil, fmt.Errorf("JSON blob of more than %d bytes", maxJSON)
+		}
 		b.data = data
-	case bytes.HasPrefix(head, []byte{0x1f, 0x8b}):
-		b.comp = compGzip
-		b.layer, b.err = readGzipLayer(content)
-	case bytes.HasPrefix(head, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		b.comp = compZstd
-		b.layer, b.err = readZstdLayer(content)
-	default:
-		b.comp = compNone
-		b.layer, b.err = readTarLayer(content)
+	} else {
+		c := imagefs.DetectCompression(head)
+		b.comp = compression(c)
+		b.layer, b.err = readLayerBlob(content, c)
 	}
 	// Whatever the content, hash the blob to its end.
 	if _, err := io.Copy(io.Discard, raw); err != nil && raw.err == nil {
@@ -179,28 +179,19 @@ func looksJSON(head []byte) bool {
 	return len(t) > 0 && (t[0] == '{' || t[0] == '[')
 }
 
-func readGzipLayer(r io.Reader) (*layerStats, error) {
-	zr, err := gzip.NewReader(r)
+// readLayerBlob decompresses a layer blob and walks its tar stream.
+func readLayerBlob(r io.Reader, c imagefs.Compression) (*layerStats, error) {
+	if c == imagefs.Uncompressed {
+		return readTarLayer(r)
+	}
+	zr, err := imagefs.Decompress(r, c)
 	if err != nil {
-		return nil, fmt.Errorf("gzip: %w", err)
+		return nil, err
 	}
 	defer zr.Close()
 	st, err := readTarLayer(zr)
 	if err != nil {
-		return nil, fmt.Errorf("gzip layer: %w", err)
-	}
-	return st, nil
-}
-
-func readZstdLayer(r io.Reader) (*layerStats, error) {
-	zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1))
-	if err != nil {
-		return nil, fmt.Errorf("zstd: %w", err)
-	}
-	defer zr.Close()
-	st, err := readTarLayer(zr)
-	if err != nil {
-		return nil, fmt.Errorf("zstd layer: %w", err)
+		return nil, fmt.Errorf("%s layer: %w", c, err)
 	}
 	return st, nil
 }
@@ -243,13 +234,12 @@ func readTarLayer(r io.Reader) (*layerStats, error) {
 // tarEntry turns a tar header into an entry; false for the root directory
 // and metadata-only headers.
 func tarEntry(hdr *tar.Header) (entry, bool) {
-	p := cleanPath(hdr.Name)
-	dir, base := path.Split(p)
-	switch {
-	case base == ".wh..wh..opq":
-		return entry{path: path.Clean(dir), kind: kindOpaque}, true
-	case strings.HasPrefix(base, ".wh."):
-		return entry{path: path.Join(dir, base[len(".wh."):]), kind: kindWhiteout}, true
+	p, change := imagefs.Classify(hdr.Name)
+	switch change {
+	case imagefs.Opaque:
+		return entry{path: p, size: hdr.Size, kind: kindOpaque}, true
+	case imagefs.Remove:
+		return entry{path: p, size: hdr.Size, kind: kindWhiteout}, true
 	}
 	switch hdr.Typeflag {
 	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse:
@@ -258,14 +248,12 @@ func tarEntry(hdr *tar.Header) (entry, bool) {
 		if p == "/" {
 			return entry{}, false
 		}
-		return entry{path: p, kind: kindDir}, true
+		return entry{path: p, size: hdr.Size, kind: kindDir}, true
 	case tar.TypeXHeader, tar.TypeXGlobalHeader, tar.TypeGNULongName, tar.TypeGNULongLink:
 		return entry{}, false // archive/tar folds these into the next header
 	}
-	return entry{path: p, kind: kindOther}, true
+	return entry{path: p, size: hdr.Size, kind: kindOther}, true
 }
 
 // cleanPath makes a tar name absolute and clean: "./usr/bin/" -> "/usr/bin".
-func cleanPath(name string) string {
-	return path.Clean("/" + name)
-}
+func cleanPath(name string) string { return imagefs.CleanPath(name) }

@@ -2,8 +2,9 @@ package measure
 
 import (
 	"archive/tar"
-	"path"
 	"strings"
+
+	"github.com/minikit/minikit/pkg/imagefs"
 )
 
 // dockerLayer reproduces the size a Docker daemon with a graph driver of
@@ -31,18 +32,15 @@ func newDockerLayer() *dockerLayer { return &dockerLayer{paths: map[string]docke
 
 // add applies one tar header.
 func (d *dockerLayer) add(hdr *tar.Header) {
-	p := cleanPath(hdr.Name)
-	if p == "/" {
-		return
-	}
-	dir, base := path.Split(p)
+	p, change := imagefs.Classify(hdr.Name)
 	switch {
-	case base == ".wh..wh..opq":
+	case change == imagefs.Opaque:
 		return // an extended attribute of the directory
-	case strings.HasPrefix(base, ".wh."):
-		target := path.Join(dir, base[len(".wh."):])
-		d.removeAll(target)
-		d.paths[target] = dockerNode{inode: -1}
+	case change == imagefs.Remove:
+		d.removeAll(p)
+		d.paths[p] = dockerNode{inode: -1}
+		return
+	case p == "/":
 		return
 	}
 	isDir := hdr.Typeflag == tar.TypeDir

@@ -4,7 +4,7 @@ import "fmt"
 
 // Version changes whenever what a measurement contains changes, so that
 // stored measurements from an older minikit are not reused.
-const Version = "2"
+const Version = "3"
 
 // Key describes the options a measurement is made with, for a cache of
 // measurements keyed by manifest digest: two measurements of one image

@@ -4,17 +4,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	digest "github.com/opencontainers/go-digest"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/minikit/minikit/pkg/imagefs"
 )
 
 // Media types read besides the OCI ones of image-spec.
 const (
-	dockerManifest     = "application/vnd.docker.distribution.manifest.v2+json"
-	dockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json"
-	dockerConfig       = "application/vnd.docker.container.image.v1+json"
+	dockerManifest     = imagefs.DockerManifest
+	dockerManifestList = imagefs.DockerManifestList
+	dockerConfig       = imagefs.DockerConfig
 )
 
 // RecipeHistoryComment, as the comment of a config history entry, marks a
@@ -29,22 +30,8 @@ const buildkitExporterComment = "buildkit.exporter.image.v0"
 // layerCompression is the compression a layer media type says, false for
 // a media type that is not a supported layer.
 func layerCompression(mt string) (compression, bool) {
-	switch mt {
-	case ocispecs.MediaTypeImageLayer,
-		ocispecs.MediaTypeImageLayerNonDistributable, //nolint:staticcheck // still met in the wild
-		"application/vnd.docker.image.rootfs.diff.tar":
-		return compNone, true
-	case ocispecs.MediaTypeImageLayerGzip,
-		ocispecs.MediaTypeImageLayerNonDistributableGzip, //nolint:staticcheck
-		"application/vnd.docker.image.rootfs.diff.tar.gzip",
-		"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip":
-		return compGzip, true
-	case ocispecs.MediaTypeImageLayerZstd,
-		ocispecs.MediaTypeImageLayerNonDistributableZstd, //nolint:staticcheck
-		"application/vnd.docker.image.rootfs.diff.tar.zstd":
-		return compZstd, true
-	}
-	return 0, false
+	c, ok := imagefs.MediaTypeCompression(mt)
+	return compression(c), ok
 }
 
 // A store gives the blobs of a layout, each verified by the caller.
@@ -65,10 +52,18 @@ func jsonBlob(st store, what string, d digest.Digest, size int64) ([]byte, error
 	if err := b.check(size); err != nil {
 		return nil, fmt.Errorf("%s %s: %w", what, d, err)
 	}
-	if b.comp != compJSON {
+	if b.comp != compJSON || b.data == nil {
 		return nil, fmt.Errorf("%s %s: not a JSON document of at most %d bytes", what, d, maxJSON)
 	}
 	return b.data, nil
+}
+
+// chooseManifest returns the one image manifest of descs (and of the
+// indexes they name) that the options select (imagefs.Choose); what names
+// descs' index in errors.
+func chooseManifest(st store, descs []ocispecs.Descriptor, o options, what string) (ocispecs.Descriptor, error) {
+	fetch := func(d ocispecs.Descriptor) ([]byte, error) { return jsonBlob(st, "index", d.Digest, d.Size) }
+	return imagefs.Choose(descs, fetch, imagefs.Selector{Platform: o.platform, Ref: o.ref}, what)
 }
 
 // resolveLayout finds the image in the layout's index.json and measures it.
@@ -81,43 +76,15 @@ func resolveLayout(st store, o options) (*Image, error) {
 	if err := json.Unmarshal(raw, &idx); err != nil {
 		return nil, fmt.Errorf("index.json: %w", err)
 	}
-	var found []ocispecs.Descriptor
-	if err := collectManifests(st, idx.Manifests, "", 0, o, &found); err != nil {
+	d, err := chooseManifest(st, idx.Manifests, o, "index.json")
+	if err != nil {
 		return nil, err
 	}
-	switch len(found) {
-	case 0:
-		what := "no image manifest"
-		if o.ref != "" || o.platform != "" {
-			what += fmt.Sprintf(" for ref %q, platform %q", o.ref, o.platform)
-		}
-		return nil, fmt.Errorf("index.json: %s", what)
-	case 1:
-	default:
-		var names []string
-		for _, d := range found {
-			names = append(names, describeDesc(d))
-		}
-		return nil, fmt.Errorf("index.json holds %d images (%s): choose one with Ref or Platform",
-			len(found), strings.Join(names, "; "))
-	}
-	d := found[0]
 	mraw, err := jsonBlob(st, "manifest", d.Digest, d.Size)
 	if err != nil {
 		return nil, err
 	}
 	return resolveManifest(st, d.Digest, d.MediaType, mraw, o)
-}
-
-func describeDesc(d ocispecs.Descriptor) string {
-	s := d.Digest.String()
-	if ref := refName(d); ref != "" {
-		s = ref + " " + s
-	}
-	if d.Platform != nil {
-		s += " " + platformString(d.Platform.OS, d.Platform.Architecture, d.Platform.Variant)
-	}
-	return s
 }
 
 func platformString(os, arch, variant string) string {
@@ -126,74 +93,6 @@ func platformString(os, arch, variant string) string {
 		s += "/" + variant
 	}
 	return s
-}
-
-func refName(d ocispecs.Descriptor) string {
-	if r := d.Annotations[ocispecs.AnnotationRefName]; r != "" {
-		return r
-	}
-	return d.Annotations["io.containerd.image.name"]
-}
-
-// collectManifests walks an index's descriptors (and nested indexes) and
-// appends the image manifests that the options select. Attestation
-// manifests are skipped.
-func collectManifests(st store, descs []ocispecs.Descriptor, parentRef string, depth int, o options, out *[]ocispecs.Descriptor) error {
-	if depth > 4 {
-		return errors.New("index.json: indexes nested too deep")
-	}
-	for _, d := range descs {
-		ref := refName(d)
-		if ref == "" {
-			ref = parentRef
-		}
-		switch d.MediaType {
-		case ocispecs.MediaTypeImageIndex, dockerManifestList:
-			if o.ref != "" && !refMatches(ref, o.ref) {
-				continue
-			}
-			raw, err := jsonBlob(st, "index", d.Digest, d.Size)
-			if err != nil {
-				return err
-			}
-			var idx ocispecs.Index
-			if err := json.Unmarshal(raw, &idx); err != nil {
-				return fmt.Errorf("index %s: %w", d.Digest, err)
-			}
-			if err := collectManifests(st, idx.Manifests, ref, depth+1, o, out); err != nil {
-				return err
-			}
-		case ocispecs.MediaTypeImageManifest, dockerManifest:
-			if d.Annotations["vnd.docker.reference.type"] == "attestation-manifest" {
-				continue
-			}
-			if p := d.Platform; p != nil {
-				if p.OS == "unknown" {
-					continue
-				}
-				if o.platform != "" && !platformMatches(p, o.platform) {
-					continue
-				}
-			}
-			if o.ref != "" && !refMatches(ref, o.ref) {
-				continue
-			}
-			if d.Annotations == nil && ref != "" {
-				d.Annotations = map[string]string{ocispecs.AnnotationRefName: ref}
-			}
-			*out = append(*out, d)
-		}
-	}
-	return nil
-}
-
-func refMatches(ref, want string) bool {
-	return ref != "" && (ref == want || strings.HasSuffix(ref, ":"+want))
-}
-
-func platformMatches(p *ocispecs.Platform, want string) bool {
-	return want == platformString(p.OS, p.Architecture, p.Variant) ||
-		(p.Variant != "" && want == p.OS+"/"+p.Architecture)
 }
 
 // resolveManifest measures the image of a manifest: its config and layers
@@ -289,6 +188,8 @@ func resolveManifest(st store, md digest.Digest, mediaType string, raw []byte, o
 	img.Largest = topFiles(fs.largest, o.top)
 	img.WastedBytes, img.WastedFiles = fs.wastedBytes, len(fs.wasted)
 	img.Wasted = topFiles(fs.wasted, o.top)
+	dive := diveFigures(stats)
+	img.DiveWastedBytes, img.DiveEfficiency, img.DiveUserWastedRatio = dive.wasted, dive.efficiency, dive.userWastedRatio
 	return img, nil
 }
 

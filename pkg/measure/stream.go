@@ -18,6 +18,11 @@ import (
 type tarStore struct {
 	indexJSON []byte
 	blobs     map[digest.Digest]*blob
+	// With other files (a docker save archive): the files outside
+	// blobs/, by their cleaned name, and the symbolic links among them
+	// (name to the name they point to).
+	files map[string]*blob
+	links map[string]string
 }
 
 func (s *tarStore) index() ([]byte, error) {
@@ -35,9 +40,12 @@ func (s *tarStore) blob(d digest.Digest) (*blob, error) {
 	return b, nil
 }
 
-// readTar reads a layout tar stream to its end, analysing every blob.
-func readTar(r io.Reader) (*tarStore, error) {
-	st := &tarStore{blobs: map[digest.Digest]*blob{}}
+// readTar reads a layout tar stream to its end, analysing every blob but
+// the layers that layers (if not nil) holds: those are skipped unread.
+// With otherFiles, the regular files outside blobs/ are analysed too and
+// the symbolic links recorded (a docker save archive's layout).
+func readTar(r io.Reader, layers *LayerCache, otherFiles bool) (*tarStore, error) {
+	st := &tarStore{blobs: map[digest.Digest]*blob{}, files: map[string]*blob{}, links: map[string]string{}}
 	tr := tar.NewReader(r)
 	for {
 		hdr, err := tr.Next()
@@ -47,10 +55,14 @@ func readTar(r io.Reader) (*tarStore, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reading the layout stream after %d blobs: %w", len(st.blobs), err)
 		}
+		name := strings.TrimPrefix(path.Clean("/"+hdr.Name), "/")
+		if otherFiles && hdr.Typeflag == tar.TypeSymlink {
+			st.links[name] = strings.TrimPrefix(path.Clean(path.Join("/", path.Dir(name), hdr.Linkname)), "/")
+			continue
+		}
 		if hdr.Typeflag != tar.TypeReg && hdr.Typeflag != tar.TypeRegA {
 			continue
 		}
-		name := strings.TrimPrefix(path.Clean("/"+hdr.Name), "/")
 		switch {
 		case name == "index.json":
 			if hdr.Size > maxJSON {
@@ -66,11 +78,24 @@ func readTar(r io.Reader) (*tarStore, error) {
 			if !ok {
 				continue // not a blob of the layout (e.g. a stray file): skipped
 			}
+			if rec := layers.lookup(d, hdr.Size); rec != nil {
+				st.blobs[d] = rec.blob() // tr.Next skips its bytes
+				continue
+			}
 			b, err := analyze(tr, d, hdr.Size)
 			if err != nil {
 				return nil, fmt.Errorf("%s%w", st.describe(d), err)
 			}
+			layers.store(b)
 			st.blobs[d] = b
+		case otherFiles:
+			b, err := analyze(tr, "", hdr.Size)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+			b.digest = b.sum
+			layers.store(b)
+			st.files[name] = b
 		}
 	}
 	// Read to the very end: a tar writer may pad the archive past its

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/minikit/minikit/pkg/measure"
+	"github.com/minikit/minikit/pkg/timings"
 )
 
 // documentedFields reads FIELDS.md: for each "## `Type`" section, the
@@ -88,6 +89,8 @@ func TestFieldsDocumented(t *testing.T) {
 		"Violation":  reflect.TypeOf(Violation{}),
 		"Ranking":    reflect.TypeOf(Ranking{}),
 		"RankEntry":  reflect.TypeOf(RankEntry{}),
+		"Profile":    reflect.TypeOf(timings.Profile{}),
+		"Step":       reflect.TypeOf(timings.Step{}),
 	}
 	for name, typ := range types {
 		want := jsonFields(typ)

@@ -51,7 +51,7 @@ func (r Recipe) Working() bool {
 		return false
 	}
 	if r.Run != nil {
-		return r.Run.ExitCode == 0
+		return r.Run.Works()
 	}
 	return r.Expect == "0"
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/minikit/minikit/pkg/measure"
+	"github.com/minikit/minikit/pkg/timings"
 )
 
 // Statuses a Recipe can have. Others are rendered as they are.
@@ -41,8 +42,11 @@ type Report struct {
 	EpochSource     string `json:"epoch_source,omitempty"`
 	// RewriteTimestamp: the exporters also clamped the file times of the
 	// layers the recipes add (--rewrite-timestamp).
-	RewriteTimestamp bool     `json:"rewrite_timestamp,omitempty"`
-	Recipes          []Recipe `json:"recipes"`
+	RewriteTimestamp bool `json:"rewrite_timestamp,omitempty"`
+	// TestServer is the loopback HTTPS server the images that use the
+	// network were pointed at, when they were run.
+	TestServer string   `json:"test_server,omitempty"`
+	Recipes    []Recipe `json:"recipes"`
 	// Ranking orders each program's working images by size against its
 	// floor (see Rank); absent unless computed.
 	Ranking []Ranking `json:"ranking,omitempty"`
@@ -64,8 +68,12 @@ type Recipe struct {
 	Error string `json:"error,omitempty"`
 	// FailedVertex names the build step that failed.
 	FailedVertex string `json:"failed_vertex,omitempty"`
-	// StandIn is set when a base image of the recipe was a stand-in.
-	StandIn bool `json:"stand_in"`
+	// ImageName is the name the image was exported under.
+	ImageName string `json:"image_name,omitempty"`
+	// StandIn is set when a base image of the recipe was a stand-in;
+	// StandInImages lists those images.
+	StandIn       bool     `json:"stand_in"`
+	StandInImages []string `json:"stand_in_images,omitempty"`
 	// StandInDiffers is, for a partial recipe built on the stand-ins, the
 	// one respect in which its stand-in differs from the upstream image.
 	StandInDiffers string `json:"stand_in_differs,omitempty"`
@@ -75,6 +83,9 @@ type Recipe struct {
 	// that came from the cache.
 	Vertices       int `json:"vertices,omitempty"`
 	CachedVertices int `json:"cached_vertices,omitempty"`
+	// Timings is where the recipe's build time went, step by step
+	// (pkg/timings); solve --timings.
+	Timings *timings.Profile `json:"timings,omitempty"`
 	// Budget is the recipe's size budget in uncompressed bytes, 0 for none.
 	Budget int64 `json:"budget,omitempty"`
 	// Image is the measured image; nil when none was built.
@@ -94,15 +105,37 @@ type RunOutcome struct {
 	Expected bool `json:"expected"`
 	// Reason explains a failure ("no such file or directory: /lib/ld-musl-x86_64.so.1").
 	Reason string `json:"reason,omitempty"`
+	// Kind classifies the outcome (pkg/diagnose's kinds, and the
+	// runner's: error, no-answer, output-mismatch).
+	Kind string `json:"kind,omitempty"`
+	// Want is what the check expected: an exit code ("0"), with the
+	// output to match, or "answers :PORT/PATH" for a server.
+	Want string `json:"want,omitempty"`
+	// Network is "host" or "none".
+	Network  string `json:"network,omitempty"`
+	TimedOut bool   `json:"timed_out,omitempty"`
+	// DurationMS is the run's wall time, milliseconds.
+	DurationMS int64 `json:"duration_ms,omitempty"`
+	// StdoutTail and StderrTail are the last lines the process printed.
+	StdoutTail []string `json:"stdout_tail,omitempty"`
+	StderrTail []string `json:"stderr_tail,omitempty"`
+}
+
+// Works reports whether the image did what a working program does: it
+// exited 0 (or, a server, answered) and nothing else was amiss (its
+// output matched, say).
+func (o *RunOutcome) Works() bool {
+	return o.ExitCode == 0 && (o.Kind == "" || o.Kind == "ok")
 }
 
 // Built reports whether the recipe produced a measured image.
 func (r Recipe) Built() bool { return r.Image != nil }
 
 // Failing reports whether the combination does not work: it did not build
-// (for any reason but being skipped), or its image exits non-zero.
+// (for any reason but being skipped), or its image, run, did not work
+// (RunOutcome.Works).
 func (r Recipe) Failing() bool {
-	if r.Run != nil && r.Run.ExitCode != 0 {
+	if r.Run != nil && !r.Run.Works() {
 		return true
 	}
 	switch r.Status {

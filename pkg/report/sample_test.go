@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/minikit/minikit/pkg/measure"
+	"github.com/minikit/minikit/pkg/timings"
 )
 
 // sampleImage is a plausible measured image: base layers of base bytes
@@ -75,6 +76,7 @@ func sampleReport() *Report {
 	}
 	epoch := int64(1795783356)
 	rep.SourceDateEpoch, rep.EpochSource, rep.RewriteTimestamp = &epoch, "git log -- samples", true
+	rep.TestServer = "https://127.0.0.1:43211/"
 	programs := []string{"hello-c", "hello-go", "hello-rust", "hello-python"}
 	runs := []struct{ image, suffix string }{
 		{"", "scratch"}, {"alpine:3.22", "alpine"}, {"busybox:1.37-glibc", "busybox-glibc"},
@@ -95,18 +97,27 @@ func sampleReport() *Report {
 			Name: prog + ".build." + run.suffix, Program: prog,
 			BuildImage: "gcc:12-bookworm", RunImage: run.image, Status: StatusOK, Expect: "0",
 			StandIn: i%3 == 0, Image: sampleImage(prog+run.suffix, base, added),
+			ImageName:  "docker.io/library/minikit:" + prog + ".build." + run.suffix,
 			Run:        &RunOutcome{ExitCode: 0, Expected: true},
 			DurationMS: int64(400 + 100*i), Vertices: 3, CachedVertices: i % 4,
 		}
 		if r.RunImage == "" {
 			r.RunImage = "scratch"
 		}
+		if r.StandIn {
+			r.StandInImages = []string{"docker.io/library/" + r.BuildImage}
+		}
 		switch i {
 		case 5:
 			r.Run = &RunOutcome{ExitCode: 127, Expected: true, Reason: "exec /hello: no such file or directory (no dynamic loader)"}
 			r.Expect = "127"
 		case 9:
-			r.Run = &RunOutcome{ExitCode: 1, Expected: false, Reason: "ModuleNotFoundError: No module named 'yaml'"}
+			r.Run = &RunOutcome{ExitCode: 1, Expected: false, Reason: "ModuleNotFoundError: No module named 'yaml'",
+				Kind: "exit", Want: "0", Network: "none", TimedOut: false, DurationMS: 41,
+				StdoutTail: []string{"starting"}, StderrTail: []string{"Traceback (most recent call last):", "ModuleNotFoundError: No module named 'yaml'"}}
+		case 11:
+			r.Run = &RunOutcome{ExitCode: -1, Expected: false, Reason: "timeout: still running after 30s, killed",
+				Kind: "timeout", Want: "0", Network: "host", TimedOut: true, DurationMS: 30012}
 		case 10:
 			r.StandIn, r.StandInDiffers = true, "a glibc build stands in for the musl one"
 		case 12:
@@ -114,6 +125,16 @@ func sampleReport() *Report {
 		case 13:
 			r.Budget = total * 2
 			r.Builder, r.RetriedFrom = "tcp://10.0.0.2:1234", []string{"tcp://10.0.0.3:1234"}
+		case 14:
+			r.Timings = &timings.Profile{Started: time.Date(2026, 3, 14, 15, 9, 20, 0, time.UTC), WallMS: 5210, Steps: []timings.Step{
+				{ID: "sha256:" + strings.Repeat("1", 64), Name: "docker-image://docker.io/library/gcc:12-bookworm", Category: timings.Pull,
+					StartMS: 12, RunningMS: 2100, ExtractMS: 1800, Critical: true},
+				{ID: "sha256:" + strings.Repeat("2", 64), Name: "[gcc:12-bookworm] WORKDIR /src", Category: timings.Copy, Cached: true, StartMS: 15},
+				{ID: "sha256:" + strings.Repeat("3", 64), Name: "[gcc:12-bookworm] RUN gcc -o hello hello.c", Category: timings.Compile,
+					StartMS: 2120, RunningMS: 2500, Critical: true},
+				{ID: "sha256:" + strings.Repeat("4", 64), Name: "exporting to image", Category: timings.Export, StartMS: 4630, RunningMS: 580,
+					Critical: true, Incomplete: true},
+			}}
 		}
 		rep.Recipes = append(rep.Recipes, r)
 	}

@@ -8,30 +8,34 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/moby/buildkit/client/llb"
 	"github.com/moby/buildkit/client/llb/sourceresolver"
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
 	gateway "github.com/moby/buildkit/frontend/gateway/client"
 	digest "github.com/opencontainers/go-digest"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
-
-	"github.com/minikit/minikit/pkg/llbdefs"
 )
 
 // fakeGateway answers the calls a build function makes, without a daemon.
 type fakeGateway struct {
 	gateway.Client // nil: any other call panics
 
-	mu       sync.Mutex
-	configs  map[string]ocispecs.Image
-	resolved map[string]int
-	solved   []gateway.SolveRequest
+	mu        sync.Mutex
+	configs   map[string]ocispecs.Image
+	resolved  map[string]int
+	platforms []string // asked for
+	solved    []gateway.SolveRequest
 }
 
 func (g *fakeGateway) ResolveImageConfig(ctx context.Context, ref string, opt sourceresolver.Opt) (string, digest.Digest, []byte, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.resolved[ref]++
+	if opt.ImageOpt != nil && opt.ImageOpt.Platform != nil {
+		g.platforms = append(g.platforms, formatPlatform(*opt.ImageOpt.Platform))
+	}
 	img, ok := g.configs[ref]
 	if !ok {
 		return "", "", nil, errors.New("not found")
@@ -51,21 +55,25 @@ func (g *fakeGateway) Solve(ctx context.Context, req gateway.SolveRequest) (*gat
 
 type fakeRef struct{ gateway.Reference }
 
+var amd64 = ocispecs.Platform{OS: "linux", Architecture: "amd64"}
+
 func TestBuildFunction(t *testing.T) {
 	const build, run = "docker.io/library/golang:x", "docker.io/library/debian:x"
+	const standIn = "org.minikit.stand-in"
 	runImg := ocispecs.Image{Config: ocispecs.ImageConfig{
 		Env:        []string{"PATH=/bin", "LANG=C.UTF-8"},
 		WorkingDir: "/srv",
-		Labels:     map[string]string{StandInLabel: "true", "other": "x"},
+		Labels:     map[string]string{standIn: "true", "other": "x"},
 	}}
 	buildImg := ocispecs.Image{Config: ocispecs.ImageConfig{Env: []string{"PATH=/go/bin"}}}
 	gw := &fakeGateway{configs: map[string]ocispecs.Image{build: buildImg, run: runImg}, resolved: map[string]int{}}
 
-	stage := llbdefs.From(build).Copy("hello.go", ".").Run("go build hello.go")
-	r := llbdefs.Recipe{Name: "b", Final: llbdefs.From(run).Env("A", "1").CopyFrom(stage, "/hello", "."), Cmd: llbdefs.Exec("./hello")}
+	stage := from(build).copy("hello.go", ".").run("go build hello.go")
+	src := Source{Name: testSourceName, FS: nil}
+	tg := target("b", src, from(run).copyFrom(stage, "/hello", "."), ImageConfig{Env: []string{"A=1"}, Cmd: argv("./hello")}, build)
 
 	var hooked []ocispecs.Image
-	s := &solver{cfg: &config{afterSolve: func(ctx context.Context, c gateway.Client, ref gateway.Reference, got llbdefs.Recipe, img ocispecs.Image) error {
+	s := &solver{cfg: &config{afterSolve: func(ctx context.Context, c gateway.Client, ref gateway.Reference, got Target, img ocispecs.Image) error {
 		if c != gw || ref != (fakeRef{}) || got.Name != "b" {
 			t.Errorf("hook called with %v, %v, %s", c, ref, got.Name)
 		}
@@ -73,13 +81,14 @@ func TestBuildFunction(t *testing.T) {
 		return nil
 	}}}
 	var info built
-	res, err := s.build(context.Background(), gw, r, &info, true)
+	res, err := s.build(context.Background(), gw, tg, amd64, &info, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	if !slices.Equal(info.standIns, []string{run}) {
-		t.Errorf("stand-ins %v; want [%s]", info.standIns, run)
+	if len(info.bases) != 2 || info.bases[0].Ref != run || info.bases[1].Ref != build ||
+		info.bases[0].Labels[standIn] != "true" || !strings.HasPrefix(info.bases[0].Digest, "sha256:") || len(info.bases[1].Labels) != 0 {
+		t.Errorf("bases %+v; want %s (labelled) then %s", info.bases, run, build)
 	}
 	for ref, n := range gw.resolved {
 		if n != 1 {
@@ -103,16 +112,41 @@ func TestBuildFunction(t *testing.T) {
 	for _, got := range []ocispecs.Image{img, hooked[0]} {
 		if !slices.Equal(got.Config.Env, []string{"PATH=/bin", "LANG=C.UTF-8", "A=1"}) ||
 			got.Config.WorkingDir != "/srv" || !slices.Equal(got.Config.Cmd, []string{"./hello"}) ||
-			got.Config.Labels[StandInLabel] != "true" || got.OS != "linux" || got.Architecture != "amd64" {
+			got.Config.Labels[standIn] != "true" || got.OS != "linux" || got.Architecture != "amd64" {
 			t.Errorf("image config %+v", got)
 		}
 	}
 }
 
+// The graph is made for the platform given, and the images resolved for
+// it.
+func TestBuildFunctionPlatform(t *testing.T) {
+	const base = "docker.io/library/alpine:x"
+	gw := &fakeGateway{configs: map[string]ocispecs.Image{base: {}}, resolved: map[string]int{}}
+	arm := ocispecs.Platform{OS: "linux", Architecture: "arm64"}
+	var seen ocispecs.Platform
+	tg := Target{Name: "p", Base: base, Images: []string{base}, LLB: func(_ context.Context, in BuildInput) (llb.State, error) {
+		seen = in.Platform
+		return llb.Image(base, llb.Platform(in.Platform)), nil
+	}}
+	res, err := (&solver{cfg: &config{}}).build(context.Background(), gw, tg, arm, &built{}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seen.Architecture != "arm64" || !slices.Contains(gw.platforms, "linux/arm64") {
+		t.Errorf("LLB given %v, images resolved for %v; want linux/arm64", seen, gw.platforms)
+	}
+	var img ocispecs.Image
+	if err := json.Unmarshal(res.Metadata[exptypes.ExporterImageConfigKey], &img); err != nil || img.Architecture != "arm64" {
+		t.Errorf("config platform %s/%s (%v)", img.OS, img.Architecture, err)
+	}
+}
+
 func TestBuildFunctionErrors(t *testing.T) {
 	gw := &fakeGateway{configs: map[string]ocispecs.Image{}, resolved: map[string]int{}}
-	r := llbdefs.Recipe{Name: "b", Final: llbdefs.From("docker.io/library/gone:1")}
-	_, err := (&solver{cfg: &config{}}).build(context.Background(), gw, r, &built{}, true)
+	src := Source{Name: testSourceName}
+	tg := target("b", src, from("docker.io/library/gone:1"), ImageConfig{})
+	_, err := (&solver{cfg: &config{}}).build(context.Background(), gw, tg, amd64, &built{}, true)
 	if err == nil || !strings.Contains(err.Error(), "resolve base image docker.io/library/gone:1: not found") {
 		t.Errorf("error %v", err)
 	}
@@ -121,15 +155,46 @@ func TestBuildFunctionErrors(t *testing.T) {
 	}
 
 	gw.configs["docker.io/library/here:1"] = ocispecs.Image{}
-	r = llbdefs.Recipe{Name: "h", Final: llbdefs.From("docker.io/library/here:1")}
-	s := &solver{cfg: &config{afterSolve: func(context.Context, gateway.Client, gateway.Reference, llbdefs.Recipe, ocispecs.Image) error {
+	tg = target("h", src, from("docker.io/library/here:1"), ImageConfig{})
+	s := &solver{cfg: &config{afterSolve: func(context.Context, gateway.Client, gateway.Reference, Target, ocispecs.Image) error {
 		return errors.New("no container")
 	}}}
 	var info built
-	if _, err := s.build(context.Background(), gw, r, &info, true); err == nil || err.Error() != "after solving h: no container" {
+	if _, err := s.build(context.Background(), gw, tg, amd64, &info, true); err == nil || err.Error() != "after solving h: no container" {
 		t.Errorf("hook error %v", err)
 	}
-	if len(info.standIns) != 0 {
-		t.Errorf("stand-ins %v for an image without the label", info.standIns)
+	if len(info.bases) != 1 || len(info.bases[0].Labels) != 0 {
+		t.Errorf("bases %+v for an image without labels", info.bases)
+	}
+
+	// A panic in it too.
+	panics := Target{Name: "p", LLB: func(context.Context, BuildInput) (llb.State, error) { panic("oops") }}
+	if _, err := s.build(context.Background(), gw, panics, amd64, &built{}, true); err == nil || !strings.Contains(err.Error(), "panicked: oops") {
+		t.Errorf("LLB panic: %v", err)
+	}
+	// The LLB function's error fails the build, with the target's name.
+	bad := Target{Name: "x", LLB: func(context.Context, BuildInput) (llb.State, error) { return llb.State{}, errors.New("no graph") }}
+	if _, err := s.build(context.Background(), gw, bad, amd64, &built{}, true); err == nil || !strings.Contains(err.Error(), "x") || !strings.Contains(err.Error(), "no graph") {
+		t.Errorf("LLB error: %v", err)
+	}
+}
+
+// The LLB function is given the epoch, a copy of it.
+func TestBuildFunctionEpoch(t *testing.T) {
+	gw := &fakeGateway{configs: map[string]ocispecs.Image{}, resolved: map[string]int{}}
+	cfg, err := newConfig([]Option{SourceDateEpoch(time.Unix(1700000000, 0))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got *time.Time
+	tg := Target{Name: "e", LLB: func(_ context.Context, in BuildInput) (llb.State, error) {
+		got = in.Epoch
+		return llb.Scratch(), nil
+	}}
+	if _, err := (&solver{cfg: cfg}).build(context.Background(), gw, tg, amd64, &built{}, false); err != nil {
+		t.Fatal(err)
+	}
+	if got == nil || got.Unix() != 1700000000 || got == cfg.epoch {
+		t.Errorf("epoch given %v (the option's own pointer: %v)", got, got == cfg.epoch)
 	}
 }

@@ -40,8 +40,9 @@ import (
 //     ("latest" by default): parallel builds into one DIR would overwrite
 //     each other's entry, or fail with "could not lock index.json.lock".
 //   - registry: ref=REPO[:TAG] becomes REPO:NAME (REPO:TAG-NAME).
-//   - gha: scope=S becomes S-NAME (default scope "minikit-NAME").
-//   - s3, azblob: name=N becomes N-NAME (default "minikit-NAME").
+//   - gha: scope=S becomes S-NAME (default scope "PRODUCT-NAME", PRODUCT
+//     being the Product option, "runner" without it).
+//   - s3, azblob: name=N becomes N-NAME (default "PRODUCT-NAME").
 //   - inline: the cache travels in the image itself; nothing to name.
 
 // cacheTypes are the cache backends BuildKit v0.34 knows.
@@ -218,9 +219,10 @@ func cloneEntry(e client.CacheOptionsEntry) client.CacheOptionsEntry {
 	return client.CacheOptionsEntry{Type: e.Type, Attrs: maps.Clone(e.Attrs)}
 }
 
-// recipeCache returns the entries one recipe's build uses, each its own
-// copy (BuildKit's client writes into the attributes).
-func recipeCache(es []client.CacheOptionsEntry, name string, export bool) []client.CacheOptionsEntry {
+// recipeCache returns the entries one target's build uses, each its own
+// copy (BuildKit's client writes into the attributes); prefix starts the
+// default gha scope and s3/azblob name.
+func recipeCache(es []client.CacheOptionsEntry, name string, export bool, prefix string) []client.CacheOptionsEntry {
 	var out []client.CacheOptionsEntry
 	for _, e := range es {
 		e = cloneEntry(e)
@@ -241,10 +243,10 @@ func recipeCache(es []client.CacheOptionsEntry, name string, export bool) []clie
 		case "registry":
 			e.Attrs["ref"] = recipeRef(e.Attrs["ref"], name)
 		case "gha":
-			e.Attrs["scope"] = suffixed(e.Attrs["scope"], name)
+			e.Attrs["scope"] = suffixed(e.Attrs["scope"], name, prefix)
 			fillGHA(e.Attrs)
 		case "s3", "azblob":
-			e.Attrs["name"] = suffixed(e.Attrs["name"], name)
+			e.Attrs["name"] = suffixed(e.Attrs["name"], name, prefix)
 		}
 		out = append(out, e)
 	}
@@ -253,9 +255,9 @@ func recipeCache(es []client.CacheOptionsEntry, name string, export bool) []clie
 
 func localRecipeDir(dir, name string) string { return filepath.Join(dir, localLayoutDir, name) }
 
-func suffixed(v, name string) string {
+func suffixed(v, name, prefix string) string {
 	if v == "" {
-		return product + "-" + name
+		return prefix + "-" + name
 	}
 	return v + "-" + name
 }

@@ -99,7 +99,7 @@ func TestRecipeCache(t *testing.T) {
 		{Type: "s3", Attrs: map[string]string{"name": "ci", "bucket": "b"}},
 		{Type: "inline"},
 	}
-	got := recipeCache(given, "hello-a", true)
+	got := recipeCache(given, "hello-a", true, "minikit")
 	want := []client.CacheOptionsEntry{
 		{Type: "local", Attrs: map[string]string{"dest": "/c/minikit/hello-a", "mode": "max"}},
 		{Type: "registry", Attrs: map[string]string{"ref": "reg:5000/cache:hello-a"}},
@@ -116,10 +116,10 @@ func TestRecipeCache(t *testing.T) {
 	}
 
 	imports := []client.CacheOptionsEntry{{Type: "local", Attrs: map[string]string{"src": src}}}
-	if got := recipeCache(imports, "hello-a", false); len(got) != 1 || got[0].Attrs["src"] != localRecipeDir(src, "hello-a") {
+	if got := recipeCache(imports, "hello-a", false, "minikit"); len(got) != 1 || got[0].Attrs["src"] != localRecipeDir(src, "hello-a") {
 		t.Errorf("import of a cached recipe: %+v", got)
 	}
-	if got := recipeCache(imports, "hello-b", false); len(got) != 0 {
+	if got := recipeCache(imports, "hello-b", false, "minikit"); len(got) != 0 {
 		t.Errorf("import of a recipe never cached: %+v, want none", got)
 	}
 }
@@ -214,7 +214,7 @@ func TestLocalCacheLayout(t *testing.T) {
 }
 
 func TestCacheOptions(t *testing.T) {
-	cfg, err := newConfig([]Option{SamplesDir(t.TempDir()),
+	cfg, err := newConfig([]Option{
 		CacheExports(client.CacheOptionsEntry{Type: "local", Attrs: map[string]string{"dest": "/c"}}),
 		CacheImports(client.CacheOptionsEntry{Type: "local", Attrs: map[string]string{"src": "/c"}})})
 	if err != nil {
@@ -223,7 +223,7 @@ func TestCacheOptions(t *testing.T) {
 	if len(cfg.cacheExports) != 1 || len(cfg.cacheImports) != 1 {
 		t.Errorf("config %+v", cfg)
 	}
-	if _, err := newConfig([]Option{SamplesDir(t.TempDir()), CacheImports(client.CacheOptionsEntry{Type: "inline"})}); err == nil {
+	if _, err := newConfig([]Option{CacheImports(client.CacheOptionsEntry{Type: "inline"})}); err == nil {
 		t.Error("an inline cache import was accepted")
 	}
 }

@@ -15,10 +15,11 @@ import (
 
 // SourceDateEpoch makes the exported images reproducible (the
 // SOURCE_DATE_EPOCH convention) without a pass over their layers:
-//   - the final stage's COPY and WORKDIR steps date what they create at t
-//     (llbdefs.Sources.Epoch), so a recipe whose final stage only copies
-//     (a binary onto scratch, alpine, distroless...) adds layers whose
-//     file times are t, and those layers are cached like any step;
+//   - each target's LLB function gets t as BuildInput.Epoch, to date what
+//     its final stage creates (llbdefs dates its COPY and WORKDIR steps'
+//     files with it), so a target whose final stage only copies (a
+//     binary onto scratch, alpine, distroless...) adds layers whose file
+//     times are t, and those layers are cached like any step;
 //   - BuildKit's image and OCI exporters get source-date-epoch=t, which
 //     dates the config's created time and its history.
 //
@@ -37,7 +38,7 @@ func SourceDateEpoch(t time.Time) Option {
 }
 
 // RewriteTimestamp, with SourceDateEpoch, also has the exporters rewrite
-// every file time later than the epoch in the layers a recipe adds
+// every file time later than the epoch in the layers a target adds
 // (BuildKit's rewrite-timestamp=true): the images of recipes whose final
 // stage runs commands become reproducible too, when those commands are.
 // BuildKit does not keep a rewritten layer, so every export decompresses,

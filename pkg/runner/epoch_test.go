@@ -13,8 +13,6 @@ import (
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	digest "github.com/opencontainers/go-digest"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
-
-	"github.com/minikit/minikit/pkg/llbdefs"
 )
 
 func TestSourceDateEpoch(t *testing.T) {
@@ -80,22 +78,22 @@ func TestMarkBaseLayers(t *testing.T) {
 }
 
 // The build function marks the run image's layers (markBaseLayers), so
-// that the default epoch rewrites only the layers a recipe adds; a scratch
-// recipe has none to mark.
+// that the default epoch rewrites only the layers a target adds; a scratch
+// target has none to mark.
 func TestBuildMarksBaseLayers(t *testing.T) {
 	const build, run = "docker.io/library/golang:x", "docker.io/library/debian:x"
 	runImg := ocispecs.Image{RootFS: ocispecs.RootFS{Type: "layers", DiffIDs: []digest.Digest{digest.FromString("debian")}}}
 	gw := &fakeGateway{configs: map[string]ocispecs.Image{build: {}, run: runImg}, resolved: map[string]int{}}
-	stage := llbdefs.From(build).Copy("hello.go", ".").Run("go build hello.go")
+	stage := from(build).copy("hello.go", ".").run("go build hello.go")
 	for _, c := range []struct {
-		final llbdefs.Stage
+		final tstage
 		want  []digest.Digest
 	}{
-		{llbdefs.From(run).CopyFrom(stage, "/hello", "."), runImg.RootFS.DiffIDs},
-		{llbdefs.Scratch().CopyFrom(stage, "/hello", "/"), nil},
+		{from(run).copyFrom(stage, "/hello", "."), runImg.RootFS.DiffIDs},
+		{scratch().copyFrom(stage, "/hello", "/"), nil},
 	} {
-		r := llbdefs.Recipe{Name: "b", Final: c.final, Cmd: llbdefs.Exec("/hello")}
-		res, err := (&solver{cfg: &config{}, configs: newConfigStore()}).build(context.Background(), gw, r, &built{}, true)
+		tg := target("b", Source{Name: testSourceName}, c.final, ImageConfig{Cmd: argv("/hello")}, build)
+		res, err := (&solver{cfg: &config{}, configs: newConfigStore()}).build(context.Background(), gw, tg, amd64, &built{}, true)
 		if err != nil {
 			t.Fatal(err)
 		}

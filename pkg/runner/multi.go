@@ -4,21 +4,23 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/client/llb"
+	"github.com/moby/buildkit/solver/pb"
 	digest "github.com/opencontainers/go-digest"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/minikit/minikit/pkg/llbdefs"
 	"github.com/minikit/minikit/pkg/schedule"
 )
 
-// A Builder is one buildkitd SolveOn spreads recipes over.
+// A Builder is one buildkitd SolveOn spreads targets over.
 type Builder struct {
 	// Name identifies the builder in results (Result.Builder) and
 	// messages: its address, say. Names must differ.
@@ -26,7 +28,7 @@ type Builder struct {
 	Client *client.Client
 }
 
-// A builder a recipe lost its connection to is asked for its workers up
+// A builder a target lost its connection to is asked for its workers up
 // to probeAttempts times, probeInterval apart, each call bounded by
 // probeTimeout, before it is declared lost: gRPC fails calls at once while
 // it reconnects, so one failed call does not make a builder lost.
@@ -36,26 +38,27 @@ const (
 	probeInterval = time.Second
 )
 
-// SolveOn builds the recipes on several builders, as Solve does on one,
-// and returns one Result per recipe, in the order given, each naming its
+// SolveOn builds the targets on several builders, as Solve does on one,
+// and returns one Result per target, in the order given, each naming its
 // builder (Result.Builder).
 //
-// Recipes that share a build stage (the same LLB, so the same digest) go
-// to the same builder, which solves the stage once; those groups are
-// spread so that every builder gets about as many distinct build steps.
-// Each builder solves up to Parallel recipes at once.
+// Targets that share a build step that runs something (the same RUN
+// vertex, so the same digest) go to the same builder, which solves it
+// once; those groups are spread so that every builder gets about as many
+// distinct build steps (ScheduleItems). Each builder solves up to
+// Parallel targets at once.
 //
-// When a recipe fails with a connection error (gRPC status Unavailable),
+// When a target fails with a connection error (gRPC status Unavailable),
 // or one of the builder's sessions ends under the run, the builder is
-// asked for its workers; if it does not answer, it is declared lost: its builds still running are canceled, and every recipe
-// it had not finished is queued on the builders left (keeping groups
-// together), with the lost builder added to Result.RetriedFrom. A
-// connection error on a builder that still answers stays the recipe's
-// outcome. With no builder left the recipes keep their failure, wrapping
-// ErrBuilderLost.
+// asked for its workers; if it does not answer, it is declared lost: its
+// builds still running are canceled, and every target it had not
+// finished is queued on the builders left (keeping groups together), with
+// the lost builder added to Result.RetriedFrom. A connection error on a
+// builder that still answers stays the target's outcome. With no builder
+// left the targets keep their failure, wrapping ErrBuilderLost.
 //
 // The error is for setup problems only, as with Solve.
-func SolveOn(ctx context.Context, builders []Builder, recipes []llbdefs.Recipe, opts ...Option) ([]Result, error) {
+func SolveOn(ctx context.Context, builders []Builder, targets []Target, opts ...Option) ([]Result, error) {
 	if len(builders) == 0 {
 		return nil, errors.New("solve: no builder")
 	}
@@ -72,34 +75,33 @@ func SolveOn(ctx context.Context, builders []Builder, recipes []llbdefs.Recipe, 
 		}
 		seen[b.Name] = true
 	}
-	return solveOn(ctx, builders, recipes, opts)
+	return solveOn(ctx, builders, targets, opts)
 }
 
-// ErrBuilderLost is wrapped by the error of every recipe that ended
+// ErrBuilderLost is wrapped by the error of every target that ended
 // because the connection to its buildkitd was lost: the daemon stopped
-// answering and no other builder was left to build the recipe on.
+// answering and no other builder was left to build the target on.
 var ErrBuilderLost = errors.New("lost the connection to buildkitd")
 
 // solveOn is Solve and SolveOn, the builders checked; a builder without a
 // name is Solve's (its results' Builder stays empty).
-func solveOn(ctx context.Context, builders []Builder, recipes []llbdefs.Recipe, opts []Option) ([]Result, error) {
-	var items []schedule.Item
-	if len(builders) > 1 {
-		var err error
-		if items, err = ScheduleItems(ctx, recipes); err != nil {
-			return nil, err
-		}
-	} else {
-		items = make([]schedule.Item, len(recipes)) // one builder: nothing to spread
-		for i, r := range recipes {
-			items[i].Name = r.Name
-		}
-	}
-	s, err := newSolver(recipes, opts)
+func solveOn(ctx context.Context, builders []Builder, targets []Target, opts []Option) ([]Result, error) {
+	s, err := newSolver(targets, opts)
 	if err != nil {
 		return nil, err
 	}
 	defer s.disp.close()
+	var items []schedule.Item
+	if len(builders) > 1 {
+		if items, err = scheduleItems(ctx, targets, s.cfg); err != nil {
+			return nil, err
+		}
+	} else {
+		items = make([]schedule.Item, len(targets)) // one builder: nothing to spread
+		for i, t := range targets {
+			items[i].Name = t.Name
+		}
+	}
 	solvers := make([]*solver, len(builders))
 	names := make([]string, len(builders))
 	for i, b := range builders {
@@ -113,14 +115,14 @@ func solveOn(ctx context.Context, builders []Builder, recipes []llbdefs.Recipe, 
 		dropped[i] = sv.sessions.dropped
 	}
 	m := &multi{
-		recipes:       recipes,
+		targets:       targets,
 		items:         items,
 		builders:      names,
 		parallel:      s.cfg.parallel,
 		dropped:       dropped,
 		probeInterval: probeInterval,
-		solve: func(ctx context.Context, b int, r llbdefs.Recipe) Result {
-			return solvers[b].solve(ctx, r)
+		solve: func(ctx context.Context, b int, t Target) Result {
+			return solvers[b].solve(ctx, t)
 		},
 		probe: func(ctx context.Context, b int) error {
 			_, err := builders[b].Client.ListWorkers(ctx)
@@ -130,56 +132,70 @@ func solveOn(ctx context.Context, builders []Builder, recipes []llbdefs.Recipe, 
 	return m.run(ctx)
 }
 
-// ScheduleItems describes the recipes for package schedule: a recipe's
-// shared keys are the digests of its stages that do work (every stage but
-// a bare FROM), its work keys the digests of its LLB vertices. The graphs
-// are compiled without resolving the base images, which changes no
-// digest's identity across recipes.
-func ScheduleItems(ctx context.Context, recipes []llbdefs.Recipe) ([]schedule.Item, error) {
-	src := llbdefs.DefaultSources()
-	stageDigests := map[string]digest.Digest{} // memo by image, for bare stages
-	items := make([]schedule.Item, len(recipes))
-	for i, r := range recipes {
-		it := schedule.Item{Name: r.Name}
-		for _, st := range r.Stages() {
-			d, err := stateDigest(ctx, st.State(src))
-			if err != nil {
-				return nil, fmt.Errorf("schedule %s: stage on %q: %w", r.Name, st.Image(), err)
-			}
-			bare, ok := stageDigests[st.Image()]
-			if !ok {
-				if bare, err = stateDigest(ctx, llbdefs.From(st.Image()).State(src)); err != nil {
-					return nil, fmt.Errorf("schedule %s: image %q: %w", r.Name, st.Image(), err)
-				}
-				stageDigests[st.Image()] = bare
-			}
-			if d != bare {
-				it.Shared = append(it.Shared, d.String())
-			}
-		}
-		def, err := r.Definition(ctx, src)
-		if err != nil {
-			return nil, fmt.Errorf("schedule: %w", err)
-		}
-		for _, op := range def.Def {
-			it.Work = append(it.Work, digest.FromBytes(op).String())
-		}
-		items[i] = it
+// ScheduleItems describes the targets for package schedule as SolveOn
+// does: a target's shared keys are the digests of its graph's exec (RUN)
+// vertices, where the work is (each covers the whole graph below it, so
+// two targets share one only when they share that step and everything it
+// runs on), its work keys the digests of all its vertices. The graphs are
+// made as opts would have them built (their Platform and SourceDateEpoch
+// options; without a Platform, linux on this machine's architecture)
+// but without a resolver, which changes no vertex's identity across
+// targets. A target whose graph cannot be made has no keys (its build
+// reports why). The error is the options', or ctx's when it ends.
+func ScheduleItems(ctx context.Context, targets []Target, opts ...Option) ([]schedule.Item, error) {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
 	}
-	return items, nil
+	return scheduleItems(ctx, targets, cfg)
 }
 
-// stateDigest is the digest of a state's final vertex, which covers the
-// whole graph below it.
-func stateDigest(ctx context.Context, st llb.State) (digest.Digest, error) {
-	def, err := st.Marshal(ctx, llb.Platform(llbdefs.Platform()))
-	if err != nil {
-		return "", err
+// fallbackPlatform is linux on this machine's architecture.
+func fallbackPlatform() ocispecs.Platform {
+	return ocispecs.Platform{OS: "linux", Architecture: runtime.GOARCH}
+}
+
+func scheduleItems(ctx context.Context, targets []Target, cfg *config) ([]schedule.Item, error) {
+	def := fallbackPlatform()
+	if cfg.platform != nil {
+		def = *cfg.platform
 	}
-	if len(def.Def) == 0 {
-		return digest.FromString("scratch"), nil
+	items := make([]schedule.Item, len(targets))
+	for i, t := range targets {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("schedule: %w", err)
+		}
+		items[i] = schedule.Item{Name: t.Name}
+		if t.LLB == nil {
+			continue
+		}
+		p := def
+		if t.Platform.OS != "" {
+			p = t.Platform
+		}
+		in := BuildInput{Platform: p}
+		if cfg.epoch != nil {
+			e := *cfg.epoch
+			in.Epoch = &e
+		}
+		st, err := t.graph(ctx, in)
+		if err != nil {
+			continue
+		}
+		d, err := st.Marshal(ctx, llb.Platform(p))
+		if err != nil {
+			continue
+		}
+		for _, dt := range d.Def {
+			key := digest.FromBytes(dt).String()
+			items[i].Work = append(items[i].Work, key)
+			var op pb.Op
+			if op.Unmarshal(dt) == nil && op.GetExec() != nil {
+				items[i].Shared = append(items[i].Shared, key)
+			}
+		}
 	}
-	return digest.FromBytes(def.Def[len(def.Def)-1]), nil
+	return items, nil
 }
 
 // connLost reports whether err says the connection to buildkitd failed:
@@ -207,19 +223,19 @@ func connLost(err error) bool {
 	return false
 }
 
-// errNotStarted is the outcome of a recipe that never started.
+// errNotStarted is the outcome of a target that never started.
 var errNotStarted = errors.New("interrupted before it started")
 
-// A multi runs recipes on several builders. solve and probe are the only
+// A multi runs targets on several builders. solve and probe are the only
 // ways it reaches a builder (tests give fakes).
 type multi struct {
-	recipes  []llbdefs.Recipe
+	targets  []Target
 	items    []schedule.Item
 	builders []string
 	parallel int
-	// solve builds one recipe on builder b; it never fails (see
+	// solve builds one target on builder b; it never fails (see
 	// solver.solve).
-	solve func(ctx context.Context, b int, r llbdefs.Recipe) Result
+	solve func(ctx context.Context, b int, t Target) Result
 	// probe returns an error when builder b does not answer.
 	probe         func(ctx context.Context, b int) error
 	probeInterval time.Duration
@@ -234,8 +250,8 @@ type multi struct {
 	cond     *sync.Cond
 	state    []*builderState
 	results  []Result
-	moved    [][]string // per recipe: the builders it was taken from
-	pending  int        // recipes without their final result
+	moved    [][]string // per target: the builders it was taken from
+	pending  int        // targets without their final result
 	stopping bool       // the caller's context is done
 }
 
@@ -243,26 +259,26 @@ type multi struct {
 type builderState struct {
 	ctx     context.Context // canceled when the builder is lost
 	cancel  context.CancelFunc
-	queue   []int        // recipes waiting, in order
-	running map[int]bool // recipes being solved
+	queue   []int        // targets waiting, in order
+	running map[int]bool // targets being solved
 	lost    error        // why the builder was declared lost; nil while it answers
-	retryTo map[int]int  // recipes running when it was lost -> builder to retry on (-1: none)
+	retryTo map[int]int  // targets running when it was lost -> builder to retry on (-1: none)
 	probeMu sync.Mutex   // one probe at a time
 }
 
-// run solves every recipe and returns the results in order.
+// run solves every target and returns the results in order.
 func (m *multi) run(ctx context.Context) ([]Result, error) {
 	parts, err := schedule.Partition(m.items, len(m.builders))
 	if err != nil {
 		return nil, fmt.Errorf("solve: %w", err)
 	}
 	m.cond = sync.NewCond(&m.mu)
-	m.results = make([]Result, len(m.recipes))
-	m.moved = make([][]string, len(m.recipes))
-	for i, r := range m.recipes {
+	m.results = make([]Result, len(m.targets))
+	m.moved = make([][]string, len(m.targets))
+	for i, r := range m.targets {
 		m.results[i] = Result{Name: r.Name, Status: StatusCanceled, Err: errNotStarted, Error: errNotStarted.Error()}
 	}
-	m.pending = len(m.recipes)
+	m.pending = len(m.targets)
 	m.state = make([]*builderState, len(m.builders))
 	for b := range m.builders {
 		bctx, cancel := context.WithCancel(ctx)
@@ -309,7 +325,7 @@ func (m *multi) watch(ctx context.Context, b int, dropped <-chan struct{}) {
 	}
 }
 
-// work solves recipes from builder b's queue until there is nothing left
+// work solves targets from builder b's queue until there is nothing left
 // to do or the builder is lost.
 func (m *multi) work(ctx context.Context, b int) {
 	st := m.state[b]
@@ -327,12 +343,12 @@ func (m *multi) work(ctx context.Context, b int) {
 		st.running[i] = true
 		m.mu.Unlock()
 
-		res := m.solve(st.ctx, b, m.recipes[i])
+		res := m.solve(st.ctx, b, m.targets[i])
 		m.finish(ctx, b, i, res)
 	}
 }
 
-// finish records recipe i's outcome on builder b, or queues it elsewhere
+// finish records target i's outcome on builder b, or queues it elsewhere
 // when b is lost.
 func (m *multi) finish(ctx context.Context, b, i int, res Result) {
 	st := m.state[b]
@@ -348,7 +364,7 @@ func (m *multi) finish(ctx context.Context, b, i int, res Result) {
 			delete(st.running, i)
 			to, ok := st.retryTo[i]
 			if !ok || (to >= 0 && m.state[to].lost != nil) {
-				// b was lost before this recipe's retry was planned,
+				// b was lost before this target's retry was planned,
 				// or the builder planned has been lost since.
 				to = m.placeLocked([]int{i})[i]
 			}
@@ -402,7 +418,7 @@ func (m *multi) check(ctx context.Context, b int) bool {
 	st.probeMu.Lock()
 	defer st.probeMu.Unlock()
 	if m.isLost(b) {
-		return true // another recipe's probe decided
+		return true // another target's probe decided
 	}
 	var err error
 	for attempt := range probeAttempts {
@@ -425,7 +441,7 @@ func (m *multi) check(ctx context.Context, b int) bool {
 }
 
 // lose declares builder b lost: its running builds are canceled, its
-// queued recipes go to the builders left and its running ones are given
+// queued targets go to the builders left and its running ones are given
 // a builder to go to once they return.
 func (m *multi) lose(b int, why error) {
 	m.mu.Lock()
@@ -444,7 +460,7 @@ func (m *multi) lose(b int, why error) {
 		if to < 0 {
 			err := fmt.Errorf("not started: %w; no builder left to retry on", why)
 			m.results[i] = Result{
-				Name: m.recipes[i].Name, Status: StatusCanceled, Builder: m.builders[b], RetriedFrom: m.moved[i],
+				Name: m.targets[i].Name, Status: StatusCanceled, Builder: m.builders[b], RetriedFrom: m.moved[i],
 				Err: err, Error: err.Error(),
 			}
 			m.pending--
@@ -460,8 +476,8 @@ func (m *multi) lose(b int, why error) {
 	m.cond.Broadcast()
 }
 
-// placeLocked chooses a live builder for each recipe in idx, groups kept
-// together, the builders' remaining work counted: recipe -> builder, -1
+// placeLocked chooses a live builder for each target in idx, groups kept
+// together, the builders' remaining work counted: target -> builder, -1
 // when every builder is lost. m.mu is held.
 func (m *multi) placeLocked(idx []int) map[int]int {
 	dest := map[int]int{}

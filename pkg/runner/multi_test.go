@@ -12,31 +12,47 @@ import (
 	"time"
 
 	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/client/llb"
 	"github.com/moby/buildkit/util/grpcerrors"
 	pkgerrors "github.com/pkg/errors"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/minikit/minikit/pkg/llbdefs"
 	"github.com/minikit/minikit/pkg/schedule"
 )
 
-// offlineRecipes are the catalog's rows the stand-ins reproduce.
-func offlineRecipes(t *testing.T) []llbdefs.Recipe {
+// groupedTargets are targets whose graphs share work as a catalog's do:
+// four groups of three sharing a RUN step (a build stage, a target
+// copying it onto scratch, one copying it onto a base), and singletons,
+// two of them sharing a COPY but not their RUN, two expected to fail.
+func groupedTargets(t *testing.T) []Target {
 	t.Helper()
-	var out []llbdefs.Recipe
-	for _, r := range llbdefs.Catalog() {
-		if r.StandIn == llbdefs.Offline {
-			out = append(out, r)
-		}
+	src := Source{Name: testSourceName} // never built
+	const base = "docker.io/library/base:1"
+	var out []Target
+	for g := range 4 {
+		build := from("docker.io/library/gcc:1").copy(fmt.Sprintf("p%d.c", g), ".").run(fmt.Sprintf("cc -o p%d p%d.c", g, g))
+		out = append(out,
+			target(fmt.Sprintf("g%d.build", g), src, build, ImageConfig{}),
+			target(fmt.Sprintf("g%d.scratch", g), src, scratch().copyFrom(build, "/p", "/"), ImageConfig{}, "docker.io/library/gcc:1"),
+			target(fmt.Sprintf("g%d.base", g), src, from(base).copyFrom(build, "/p", "/"), ImageConfig{}, "docker.io/library/gcc:1"),
+		)
 	}
-	if len(out) < 10 {
-		t.Fatalf("only %d offline recipes", len(out))
-	}
+	copied := from("docker.io/library/gcc:1").copy("s.c", ".")
+	out = append(out,
+		target("s.dynamic", src, copied.run("cc s.c"), ImageConfig{}),
+		target("s.static", src, copied.run("cc -static s.c"), ImageConfig{}),
+		target("s.copy", src, scratch().copy("s.c", "/"), ImageConfig{}),
+		target("s.bare", src, from(base), ImageConfig{}),
+		target("s.fails.err", src, scratch().copyFrom(scratch(), "/nope", "/"), ImageConfig{}),
+		target("s.alsofails.err", src, from(base).run("false"), ImageConfig{}),
+	)
+	out[len(out)-1].ExpectBuildFailure = true
+	out[len(out)-2].ExpectBuildFailure = true
 	return out
 }
 
-func recipeIndex(rs []llbdefs.Recipe) map[string]int {
+func targetIndex(rs []Target) map[string]int {
 	m := map[string]int{}
 	for i, r := range rs {
 		m[r.Name] = i
@@ -44,9 +60,9 @@ func recipeIndex(rs []llbdefs.Recipe) map[string]int {
 	return m
 }
 
-func TestScheduleItemsGroupSharedStages(t *testing.T) {
+func TestScheduleItemsGroupSharedSteps(t *testing.T) {
 	ctx := context.Background()
-	rs := offlineRecipes(t)
+	rs := groupedTargets(t)
 	items, err := ScheduleItems(ctx, rs)
 	if err != nil {
 		t.Fatal(err)
@@ -58,36 +74,25 @@ func TestScheduleItemsGroupSharedStages(t *testing.T) {
 			groupOf[rs[i].Name] = g
 		}
 	}
-	together := [][]string{
-		// the gcc build stage
-		{"hello-c.gcc", "hello-c.gcc.alpine", "hello-c.gcc.scratch", "hello-c.gcc.ubuntu"},
-		{"hello-c.gcc-static.alpine", "hello-c.gcc-static.scratch"},
-		// hello-go.golang is itself the build stage of the others
-		{"hello-go.golang", "hello-go.golang.scratch", "hello-go.golang.scratch-string", "hello-go.golang.ubuntu-noworkdir.err"},
-		{"hello-rust.rust", "hello-rust.rust.alpine", "hello-rust.rust.busybox-glibc", "hello-rust.rust.debian", "hello-rust.rust.scratch"},
-		{"whatsmyip.golang", "whatsmyip.golang.alpine", "whatsmyip.golang.busybox", "whatsmyip.golang.busybox-glibc", "whatsmyip.golang.scratch", "whatsmyip.golang.ubuntu"},
-	}
-	for _, names := range together {
+	for g := range 4 {
+		names := []string{fmt.Sprintf("g%d.build", g), fmt.Sprintf("g%d.scratch", g), fmt.Sprintf("g%d.base", g)}
 		for _, n := range names {
-			if _, ok := groupOf[n]; !ok {
-				t.Fatalf("%s is not an offline recipe", n)
-			}
 			if groupOf[n] != groupOf[names[0]] {
-				t.Errorf("%s and %s share a build stage but are in different groups", n, names[0])
+				t.Errorf("%s and %s share a RUN step but are in different groups", n, names[0])
 			}
 		}
-	}
-	apart := [][2]string{
-		// Same base image (a bare FROM shares no work), different builds.
-		{"hello-c.gcc", "hello-c.gcc-static.scratch"},
-		{"hello-go.golang", "whatsmyip.golang"},
-		{"hello-go.golang-alpine.alpine", "hello-c.gcc-static.alpine"},
-		{"hello-py.python", "hello-rust.rust"},
-	}
-	for _, p := range apart {
-		if groupOf[p[0]] == groupOf[p[1]] {
-			t.Errorf("%s and %s share no build stage but are grouped", p[0], p[1])
+		if g > 0 && groupOf[names[0]] == groupOf["g0.build"] {
+			t.Errorf("g%d and g0 share no RUN step but are grouped", g)
 		}
+	}
+	// The same COPY and different RUNs, the same bare base: no work shared.
+	for _, p := range [][2]string{{"s.dynamic", "s.static"}, {"s.bare", "g0.base"}, {"s.copy", "s.dynamic"}} {
+		if groupOf[p[0]] == groupOf[p[1]] {
+			t.Errorf("%s and %s share no RUN step but are grouped", p[0], p[1])
+		}
+	}
+	if len(items[targetIndex(rs)["s.copy"]].Shared) != 0 || len(items[0].Work) == 0 {
+		t.Errorf("items %+v", items[:1])
 	}
 
 	parts, err := schedule.Partition(items, 2)
@@ -108,7 +113,13 @@ func TestScheduleItemsGroupSharedStages(t *testing.T) {
 	if d := weights[0] - weights[1]; d > heaviest || -d > heaviest {
 		t.Errorf("unbalanced: weights %v, heaviest group %d", weights, heaviest)
 	}
-	t.Logf("%d recipes, %d groups, builder weights %v", len(rs), len(groups), weights)
+
+	// A target whose graph cannot be made has no keys; it is still an item.
+	bad := Target{Name: "bad", LLB: func(context.Context, BuildInput) (llb.State, error) { return llb.State{}, errors.New("no") }}
+	items, err = ScheduleItems(ctx, []Target{bad})
+	if err != nil || len(items) != 1 || items[0].Name != "bad" || len(items[0].Work) != 0 {
+		t.Errorf("bad target: %+v, %v", items, err)
+	}
 }
 
 // fakeCluster plays builders for multi: each builder answers until it is
@@ -118,7 +129,7 @@ type fakeCluster struct {
 	killed []atomic.Bool
 	// onSolve, if set, runs first in every solve; a non-nil result is the
 	// outcome.
-	onSolve func(ctx context.Context, b int, r llbdefs.Recipe) *Result
+	onSolve func(ctx context.Context, b int, r Target) *Result
 	// probeOK, if set, makes probes answer whatever the builder's state.
 	probeOK bool
 
@@ -131,7 +142,7 @@ func newFakeCluster(t *testing.T, n int) *fakeCluster {
 	return &fakeCluster{t: t, killed: make([]atomic.Bool, n), solved: map[string][]int{}}
 }
 
-func (f *fakeCluster) multi(rs []llbdefs.Recipe, parallel int) *multi {
+func (f *fakeCluster) multi(rs []Target, parallel int) *multi {
 	f.t.Helper()
 	items, err := ScheduleItems(context.Background(), rs)
 	if err != nil {
@@ -142,7 +153,7 @@ func (f *fakeCluster) multi(rs []llbdefs.Recipe, parallel int) *multi {
 		names[i] = fmt.Sprintf("b%d", i)
 	}
 	return &multi{
-		recipes: rs, items: items, builders: names, parallel: parallel,
+		targets: rs, items: items, builders: names, parallel: parallel,
 		probeInterval: time.Millisecond,
 		solve:         f.solve,
 		probe: func(ctx context.Context, b int) error {
@@ -155,7 +166,7 @@ func (f *fakeCluster) multi(rs []llbdefs.Recipe, parallel int) *multi {
 	}
 }
 
-func (f *fakeCluster) solve(ctx context.Context, b int, r llbdefs.Recipe) Result {
+func (f *fakeCluster) solve(ctx context.Context, b int, r Target) Result {
 	f.mu.Lock()
 	f.solved[r.Name] = append(f.solved[r.Name], b)
 	f.mu.Unlock()
@@ -170,7 +181,7 @@ func (f *fakeCluster) solve(ctx context.Context, b int, r llbdefs.Recipe) Result
 	if ctx.Err() != nil {
 		return failedResult(r.Name, StatusCanceled, ctx.Err())
 	}
-	if r.ExpectBuildFailure() {
+	if r.ExpectBuildFailure {
 		return failedResult(r.Name, StatusExpectedFailure, errors.New("failed to calculate checksum: not found"))
 	}
 	return Result{Name: r.Name, Status: StatusOK}
@@ -196,11 +207,11 @@ func runMulti(t *testing.T, ctx context.Context, m *multi) []Result {
 	return results
 }
 
-func wantSettled(t *testing.T, rs []llbdefs.Recipe, results []Result) {
+func wantSettled(t *testing.T, rs []Target, results []Result) {
 	t.Helper()
 	for i, res := range results {
 		want := StatusOK
-		if rs[i].ExpectBuildFailure() {
+		if rs[i].ExpectBuildFailure {
 			want = StatusExpectedFailure
 		}
 		if res.Status != want || res.Name != rs[i].Name {
@@ -210,7 +221,7 @@ func wantSettled(t *testing.T, rs []llbdefs.Recipe, results []Result) {
 }
 
 func TestMultiSpreadsGroups(t *testing.T) {
-	rs := offlineRecipes(t)
+	rs := groupedTargets(t)
 	f := newFakeCluster(t, 2)
 	results := runMulti(t, context.Background(), f.multi(rs, 3))
 	wantSettled(t, rs, results)
@@ -224,9 +235,9 @@ func TestMultiSpreadsGroups(t *testing.T) {
 	if perBuilder["b0"] == 0 || perBuilder["b1"] == 0 || len(perBuilder) != 2 {
 		t.Errorf("recipes per builder: %v", perBuilder)
 	}
-	byName := recipeIndex(rs)
-	if a, b := results[byName["hello-c.gcc"]].Builder, results[byName["hello-c.gcc.scratch"]].Builder; a != b {
-		t.Errorf("hello-c.gcc on %s, hello-c.gcc.scratch on %s: they share the gcc build stage", a, b)
+	byName := targetIndex(rs)
+	if a, b := results[byName["g1.build"]].Builder, results[byName["g1.scratch"]].Builder; a != b {
+		t.Errorf("g1.build on %s, g1.scratch on %s: they share the build step", a, b)
 	}
 	if f.probes.Load() != 0 {
 		t.Errorf("%d probes with every builder up", f.probes.Load())
@@ -236,10 +247,10 @@ func TestMultiSpreadsGroups(t *testing.T) {
 // TestMultiRetriesLostBuilder: b1 dies after its first recipe; everything
 // it had not finished is built on b0, groups kept together.
 func TestMultiRetriesLostBuilder(t *testing.T) {
-	rs := offlineRecipes(t)
+	rs := groupedTargets(t)
 	f := newFakeCluster(t, 2)
 	var first atomic.Bool
-	f.onSolve = func(ctx context.Context, b int, r llbdefs.Recipe) *Result {
+	f.onSolve = func(ctx context.Context, b int, r Target) *Result {
 		if b == 1 && !f.killed[1].Load() && first.Swap(true) {
 			f.killed[1].Store(true) // the second recipe on b1 finds it dead
 		}
@@ -287,10 +298,10 @@ func TestMultiRetriesLostBuilder(t *testing.T) {
 // builder are canceled once another recipe's failure shows it is lost,
 // and retried.
 func TestMultiCancelsRunningOnLostBuilder(t *testing.T) {
-	rs := offlineRecipes(t)
+	rs := groupedTargets(t)
 	f := newFakeCluster(t, 2)
 	var started atomic.Int32
-	f.onSolve = func(ctx context.Context, b int, r llbdefs.Recipe) *Result {
+	f.onSolve = func(ctx context.Context, b int, r Target) *Result {
 		if b != 1 || f.killed[1].Load() {
 			return nil
 		}
@@ -322,10 +333,10 @@ func TestMultiCancelsRunningOnLostBuilder(t *testing.T) {
 // TestMultiConnErrorOnLiveBuilder: a connection error on a builder that
 // still answers is the recipe's outcome; nothing moves.
 func TestMultiConnErrorOnLiveBuilder(t *testing.T) {
-	rs := offlineRecipes(t)[:6]
+	rs := groupedTargets(t)[:6]
 	f := newFakeCluster(t, 2)
 	f.probeOK = true
-	f.onSolve = func(ctx context.Context, b int, r llbdefs.Recipe) *Result {
+	f.onSolve = func(ctx context.Context, b int, r Target) *Result {
 		if r.Name == rs[0].Name {
 			res := failedResult(r.Name, StatusFailed, status.Error(codes.Unavailable, "connection reset by peer"))
 			return &res
@@ -348,7 +359,7 @@ func TestMultiConnErrorOnLiveBuilder(t *testing.T) {
 // TestMultiEveryBuilderLost: nothing left to retry on; the run ends with
 // the failures.
 func TestMultiEveryBuilderLost(t *testing.T) {
-	rs := offlineRecipes(t)
+	rs := groupedTargets(t)
 	f := newFakeCluster(t, 2)
 	f.killed[0].Store(true)
 	f.killed[1].Store(true)
@@ -393,10 +404,10 @@ func TestMultiEveryBuilderLost(t *testing.T) {
 // recipes are running and queued: each of them ends with ErrBuilderLost,
 // the queued ones not started.
 func TestMultiOneBuilderLost(t *testing.T) {
-	rs := offlineRecipes(t)
+	rs := groupedTargets(t)
 	f := newFakeCluster(t, 1)
 	var n atomic.Int32
-	f.onSolve = func(ctx context.Context, b int, r llbdefs.Recipe) *Result {
+	f.onSolve = func(ctx context.Context, b int, r Target) *Result {
 		if n.Add(1) == 3 {
 			f.killed[0].Store(true)
 		}
@@ -430,9 +441,9 @@ func TestMultiOneBuilderLost(t *testing.T) {
 // TestMultiCanceled: the caller's cancellation stops everything, and
 // nothing is retried.
 func TestMultiCanceled(t *testing.T) {
-	rs := offlineRecipes(t)
+	rs := groupedTargets(t)
 	f := newFakeCluster(t, 2)
-	f.onSolve = func(ctx context.Context, b int, r llbdefs.Recipe) *Result {
+	f.onSolve = func(ctx context.Context, b int, r Target) *Result {
 		<-ctx.Done()
 		res := failedResult(r.Name, StatusCanceled, ctx.Err())
 		return &res
@@ -452,7 +463,7 @@ func TestMultiCanceled(t *testing.T) {
 
 func TestSolveOnArguments(t *testing.T) {
 	ctx := context.Background()
-	rs := offlineRecipes(t)[:1]
+	rs := groupedTargets(t)[:1]
 	c := &client.Client{}
 	for _, tc := range []struct {
 		builders []Builder
@@ -463,7 +474,7 @@ func TestSolveOnArguments(t *testing.T) {
 		{[]Builder{{Client: c}}, "no name"},
 		{[]Builder{{Name: "a", Client: c}, {Name: "a", Client: c}}, "given twice"},
 	} {
-		_, err := SolveOn(ctx, tc.builders, rs, SamplesDir(t.TempDir()))
+		_, err := SolveOn(ctx, tc.builders, rs)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: error %v, want %q", tc.builders, err, tc.want)
 		}

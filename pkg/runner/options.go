@@ -2,11 +2,10 @@ package runner
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"runtime"
+	"slices"
 	"time"
 
 	"github.com/moby/buildkit/client"
@@ -14,23 +13,24 @@ import (
 	"github.com/moby/buildkit/util/progress/progressui"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/minikit/minikit/pkg/llbdefs"
 	"github.com/minikit/minikit/pkg/measure"
 )
 
 // An Option configures Solve.
 type Option func(*config) error
 
-// AfterSolveFunc runs inside a recipe's build session once its image is
+// AfterSolveFunc runs inside a target's build session once its image is
 // solved, before it is exported: ref is the image's root filesystem and img
 // its config. It can start containers on ref through c. A non-nil error
-// fails the recipe (its image is then not exported), so a hook that tests
+// fails the target (its image is then not exported), so a hook that tests
 // the image should record the test's outcome itself and return an error
 // only when it could not run at all.
-type AfterSolveFunc func(ctx context.Context, c gateway.Client, ref gateway.Reference, r llbdefs.Recipe, img ocispecs.Image) error
+type AfterSolveFunc func(ctx context.Context, c gateway.Client, ref gateway.Reference, t Target, img ocispecs.Image) error
 
 type config struct {
-	samplesDir   string
+	product      string
+	platform     *ocispecs.Platform // nil: each builder's own
+	names        ImageNames
 	parallel     int
 	exports      []Export
 	exportsSet   bool // an export option was given, even NoExport
@@ -47,12 +47,12 @@ type config struct {
 	history      bool       // BuildHistory
 	// rewriteTimestamp: RewriteTimestamp (epoch.go)
 	rewriteTimestamp bool
-
-	compilerCache bool // llbdefs.Sources.CompilerCache (compilercache.go)
+	noCache          bool // NoCache (cold.go)
+	pull             bool // Pull (cold.go)
 }
 
 func newConfig(opts []Option) (*config, error) {
-	cfg := &config{parallel: DefaultParallel(), progressMode: progressui.QuietMode}
+	cfg := &config{parallel: DefaultParallel(), progressMode: progressui.QuietMode, names: DefaultImageNames}
 	for _, o := range opts {
 		if o == nil {
 			continue
@@ -61,53 +61,73 @@ func newConfig(opts []Option) (*config, error) {
 			return nil, err
 		}
 	}
-	if cfg.samplesDir == "" {
-		return nil, errors.New("no samples directory: the SamplesDir option is required")
-	}
-	fi, err := os.Stat(cfg.samplesDir)
-	if err != nil {
-		return nil, fmt.Errorf("samples directory: %w", err)
-	}
-	if !fi.IsDir() {
-		return nil, fmt.Errorf("samples directory %s is not a directory", cfg.samplesDir)
-	}
 	if !cfg.exportsSet {
 		cfg.exports = []Export{{Kind: ExportImage}}
 	}
-	seen := map[Export]bool{}
-	for _, e := range cfg.exports {
-		if seen[e] {
+	for i, e := range cfg.exports {
+		if slices.ContainsFunc(cfg.exports[:i], e.Equal) {
 			return nil, fmt.Errorf("export %s given twice", e)
 		}
-		seen[e] = true
 	}
 	return cfg, nil
 }
 
-// SamplesDir is the directory of sample programs the recipes copy from,
-// provided to BuildKit as the local source llbdefs.SamplesName. Required.
-func SamplesDir(dir string) Option {
+// Product names the client to buildkitd (the gateway's product, shown in
+// its build history); default BuildKit's own.
+func Product(name string) Option {
 	return func(c *config) error {
-		if dir == "" {
-			return errors.New("samples directory: empty path")
-		}
-		c.samplesDir = dir
+		c.product = name
 		return nil
 	}
 }
 
-// DefaultParallel is how many recipes are solved at once unless Parallel
+// cachePrefix names the run's cache entries in a shared backend (gha,
+// s3, azblob) unless the entry names them: the product, else "runner".
+func (c *config) cachePrefix() string {
+	if c.product == "" {
+		return "runner"
+	}
+	return c.product
+}
+
+// Platform builds every target whose Platform is zero for p; by default
+// each builder's own platform (its first worker's first platform).
+func Platform(p ocispecs.Platform) Option {
+	return func(c *config) error {
+		if p.OS == "" || p.Architecture == "" {
+			return fmt.Errorf("platform %q: want an OS and an architecture", formatPlatform(p))
+		}
+		c.platform = &p
+		return nil
+	}
+}
+
+// NameTemplate names every target's image, in every export (see
+// ImageNames): "docker.io/library/minikit:{name}", say. The default is
+// DefaultImageNames.
+func NameTemplate(tmpl string) Option {
+	return func(c *config) error {
+		n := ImageNames(tmpl)
+		if err := n.validate(); err != nil {
+			return err
+		}
+		c.names = n
+		return nil
+	}
+}
+
+// DefaultParallel is how many targets are solved at once unless Parallel
 // says otherwise: twice the number of CPUs, and at least 16. The limit is
 // the client's, not the daemon's: buildkitd schedules the compilers
 // itself, so a cold run is CPU-bound whatever it is, while a warm run
-// (every step cached) is a chain of round trips per recipe that only
-// overlap when many recipes are in flight.
+// (every step cached) is a chain of round trips per target that only
+// overlap when many targets are in flight.
 func DefaultParallel() int {
 	return max(16, 2*runtime.NumCPU())
 }
 
-// Parallel sets how many recipes are solved at once (default
-// DefaultParallel). BuildKit de-duplicates the steps the recipes share
+// Parallel sets how many targets are solved at once (default
+// DefaultParallel). BuildKit de-duplicates the steps the targets share
 // whatever the limit.
 func Parallel(n int) Option {
 	return func(c *config) error {
@@ -119,7 +139,7 @@ func Parallel(n int) Option {
 	}
 }
 
-// BuildHistory records each recipe's build in buildkitd's build history
+// BuildHistory records each target's build in buildkitd's build history
 // (`buildctl debug history`, Docker Desktop's Builds view), as buildx
 // does. Off by default: a matrix run is dozens of short builds, and
 // recording one means a history record, its progress log and trace
@@ -132,7 +152,7 @@ func BuildHistory(on bool) Option {
 	}
 }
 
-// Progress shows BuildKit's progress display on w, every recipe's steps in
+// Progress shows BuildKit's progress display on w, every target's steps in
 // one display. mode is one of buildctl's --progress modes: auto, tty,
 // plain, quiet, rawjson ("" is auto). A nil w shows nothing.
 func Progress(w io.Writer, mode string) Option {
@@ -149,7 +169,7 @@ func Progress(w io.Writer, mode string) Option {
 	}
 }
 
-// Exports adds where each recipe's image goes (see ParseOutput). Without
+// Exports adds where each target's image goes (see ParseOutput). Without
 // any export option, images go to buildkitd's image store (ExportImage).
 func Exports(es ...Export) Option {
 	return func(c *config) error {
@@ -164,14 +184,50 @@ func Exports(es ...Export) Option {
 	}
 }
 
-// Image keeps each image in buildkitd's image store as minikit:NAME.
+// Image keeps each image in buildkitd's image store, under its name
+// (NameTemplate).
 func Image() Option { return Exports(Export{Kind: ExportImage}) }
 
+// Push keeps each image in buildkitd's image store and pushes it to the
+// registry its name names (NameTemplate), with the credentials of the
+// Docker config (DOCKER_CONFIG, else ~/.docker): buildx's --push.
+// Result.Pushed lists the names pushed.
+func Push() Option { return Exports(Export{Kind: ExportImage, Push: true}) }
+
+// Load loads each image into the local Docker engine through `docker
+// load` (the docker CLI must be on PATH), its tarball streamed, never
+// written to disk: buildx's --load. Result.Loaded says which tag each
+// image got.
+func Load() Option { return Exports(Export{Kind: ExportDocker, Load: true}) }
+
 // OCI writes each image as an OCI layout tarball DIR/NAME.oci.tar.
-func OCI(dir string) Option { return Exports(Export{Kind: ExportOCI, Dir: dir}) }
+func OCI(dir string) Option { return Exports(Export{Kind: ExportOCI, Dest: dir}) }
 
 // Docker writes each image as a `docker load` tarball DIR/NAME.docker.tar.
-func Docker(dir string) Option { return Exports(Export{Kind: ExportDocker, Dir: dir}) }
+func Docker(dir string) Option { return Exports(Export{Kind: ExportDocker, Dest: dir}) }
+
+// NoCache builds every step again, as buildx's --no-cache: each target's
+// graph is solved with ignore-cache on every vertex (see cold.go), so
+// nothing comes from BuildKit's cache, though a step several targets of
+// the run share is still run once. Images are measured as they are
+// exported (a second pass would build them again).
+func NoCache() Option {
+	return func(c *config) error {
+		c.noCache = true
+		return nil
+	}
+}
+
+// Pull resolves every base image in its registry again, as buildx's
+// --pull: the configs with ResolveModeForcePull, and every image the
+// targets' graphs pull with resolve mode "pull", whatever their LLB
+// functions asked for.
+func Pull() Option {
+	return func(c *config) error {
+		c.pull = true
+		return nil
+	}
+}
 
 // NoExport builds the images into BuildKit's cache only; it overrides the
 // default image-store export. Combined with other export options it adds
@@ -183,7 +239,7 @@ func NoExport() Option {
 	}
 }
 
-// AfterSolve sets a hook run in each recipe's build session once its image
+// AfterSolve sets a hook run in each target's build session once its image
 // is solved (see AfterSolveFunc).
 func AfterSolve(f AfterSolveFunc) Option {
 	return func(c *config) error {

@@ -2,63 +2,70 @@ package runner
 
 import (
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/moby/buildkit/util/progress/progressui"
-
-	"github.com/minikit/minikit/pkg/llbdefs"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-func TestCatalogNames(t *testing.T) {
-	for _, r := range llbdefs.Catalog() {
-		if !validName.MatchString(r.Name) {
-			t.Errorf("%s is not a valid recipe name for Solve", r.Name)
-		}
-	}
-}
-
 func TestConfig(t *testing.T) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, "f")
-	os.WriteFile(file, nil, 0o644)
-
-	cfg, err := newConfig([]Option{SamplesDir(dir)})
+	cfg, err := newConfig(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(cfg.exports) != 1 || cfg.exports[0].Kind != ExportImage {
 		t.Errorf("default exports %v; want image", cfg.exports)
 	}
-	if cfg.parallel < 2 || cfg.progressMode != progressui.QuietMode || cfg.progressOut != nil {
-		t.Errorf("defaults: parallel %d, progress %q", cfg.parallel, cfg.progressMode)
+	if cfg.parallel < 2 || cfg.progressMode != progressui.QuietMode || cfg.progressOut != nil || cfg.names != DefaultImageNames ||
+		cfg.product != "" || cfg.platform != nil || cfg.cachePrefix() != "runner" {
+		t.Errorf("defaults: parallel %d, progress %q, names %q, product %q, platform %v", cfg.parallel, cfg.progressMode, cfg.names, cfg.product, cfg.platform)
+	}
+	cfg, err = newConfig([]Option{Product("minikit"), Platform(ocispecs.Platform{OS: "linux", Architecture: "arm64"}), NameTemplate("example.com/x/{program}:{name}")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.product != "minikit" || cfg.cachePrefix() != "minikit" || cfg.platform == nil || cfg.platform.Architecture != "arm64" || cfg.names != "example.com/x/{program}:{name}" {
+		t.Errorf("set: product %q, platform %v, names %q", cfg.product, cfg.platform, cfg.names)
 	}
 
-	cfg, err = newConfig([]Option{SamplesDir(dir), OCI("o"), Docker("d"), Parallel(3), Progress(os.Stderr, "plain")})
+	cfg, err = newConfig([]Option{OCI("o"), Docker("d"), Parallel(3), Progress(os.Stderr, "plain")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(cfg.exports) != 2 || cfg.parallel != 3 || cfg.progressMode != "plain" {
 		t.Errorf("got exports %v, parallel %d, mode %s", cfg.exports, cfg.parallel, cfg.progressMode)
 	}
-	if cfg, err = newConfig([]Option{SamplesDir(dir), NoExport()}); err != nil || len(cfg.exports) != 0 {
+	cfg, err = newConfig([]Option{Push(), Load(), Image(), Exports(Export{Kind: ExportImage, Attrs: map[string]string{"compression": "zstd"}}), NoCache(), Pull()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.exports) != 4 || !cfg.exports[0].Push || !cfg.exports[1].Load || cfg.exports[1].Kind != ExportDocker || !cfg.noCache || !cfg.pull {
+		t.Errorf("push, load, no-cache, pull: exports %v, no-cache %v, pull %v", cfg.exports, cfg.noCache, cfg.pull)
+	}
+	if cfg, err = newConfig(nil); err != nil || cfg.noCache || cfg.pull {
+		t.Errorf("no-cache %v and pull %v by default (%v)", cfg.noCache, cfg.pull, err)
+	}
+	if cfg, err = newConfig([]Option{NoExport()}); err != nil || len(cfg.exports) != 0 {
 		t.Errorf("NoExport: %v, %v", cfg.exports, err)
 	}
-	if cfg, err = newConfig([]Option{SamplesDir(dir), Exports()}); err != nil || len(cfg.exports) != 1 {
+	if cfg, err = newConfig([]Option{Exports()}); err != nil || len(cfg.exports) != 1 {
 		t.Errorf("Exports() with no export: %v, %v; want the default", cfg.exports, err)
 	}
 
 	bad := map[string][]Option{
-		"SamplesDir option is required": nil,
-		"no such file":                  {SamplesDir(filepath.Join(dir, "missing"))},
-		"not a directory":               {SamplesDir(file)},
-		"empty path":                    {SamplesDir("")},
-		"not a positive number":         {SamplesDir(dir), Parallel(0)},
-		`progress mode "fancy"`:         {SamplesDir(dir), Progress(os.Stderr, "fancy")},
-		"given twice":                   {SamplesDir(dir), OCI("o"), OCI("o")},
-		"a directory is required":       {SamplesDir(dir), OCI("")},
-		"unknown kind":                  {SamplesDir(dir), Exports(Export{Kind: "tar", Dir: "x"})},
+		"not a positive number":          {Parallel(0)},
+		"want an OS and an architecture": {Platform(ocispecs.Platform{OS: "linux"})},
+		"only {name} and {program}":      {NameTemplate("minikit:{tag}")},
+		"template: empty":                {NameTemplate("")},
+		`progress mode "fancy"`:          {Progress(os.Stderr, "fancy")},
+		"given twice":                    {OCI("o"), OCI("o")},
+		"a destination is required":      {OCI("")},
+		"unknown type":                   {Exports(Export{Kind: "zip", Dest: "x"})},
+		"push applies to type=image":     {Exports(Export{Kind: ExportOCI, Dest: "x", Push: true})},
+		"not an attribute":               {Exports(Export{Kind: ExportImage, Attrs: map[string]string{"push": "true"}})},
+		"lower-case key":                 {Exports(Export{Kind: ExportImage, Attrs: map[string]string{"Compression": "zstd"}})},
+		"push=true given twice":          {Push(), Push()},
 	}
 	for want, opts := range bad {
 		_, err := newConfig(opts)

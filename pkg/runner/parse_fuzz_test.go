@@ -8,19 +8,24 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/distribution/reference"
 	"github.com/moby/buildkit/client"
 )
 
-// FuzzParseOutput: an --output value that parses is a valid export (the
-// image store without a directory, oci or docker with one) that its
-// String form parses back to. Seeds: testdata/fuzz/FuzzParseOutput.
+// FuzzParseOutput: an --output value that parses is a valid export (a
+// known kind, a destination where one is needed and none where not, a
+// load only for docker without a destination, push only on image,
+// lower-case attribute keys that are not fields, no NUL or control
+// character in any text) whose String form, buildx's CSV, parses back
+// to the same export. A value that does not parse gives the zero
+// export. Seeds: testdata/fuzz/FuzzParseOutput.
 func FuzzParseOutput(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		e, err := ParseOutput(s)
 		if err != nil {
-			if e != (Export{}) {
+			if !e.Equal(Export{}) {
 				t.Errorf("ParseOutput(%q) = %+v with error %v", s, e, err)
 			}
 			return
@@ -28,10 +33,28 @@ func FuzzParseOutput(f *testing.F) {
 		if err := e.validate(); err != nil {
 			t.Fatalf("ParseOutput(%q) = %+v, invalid: %v", s, e, err)
 		}
-		if strings.ContainsRune(e.Dir, 0) {
-			t.Errorf("ParseOutput(%q): directory %q holds a NUL byte, no file name can", s, e.Dir)
+		if !slices.Contains(exportKinds, e.Kind) {
+			t.Errorf("ParseOutput(%q): kind %q", s, e.Kind)
 		}
-		if back, err := ParseOutput(e.String()); err != nil || back != e {
+		if e.Load != (e.Kind == ExportDocker && e.Dest == "") || (e.Kind == ExportImage) != (e.Dest == "" && !e.Load) {
+			t.Errorf("ParseOutput(%q) = %+v: load and destination do not fit the kind", s, e)
+		}
+		if e.Push && e.Kind != ExportImage {
+			t.Errorf("ParseOutput(%q) = %+v: a push that is not an image's", s, e)
+		}
+		texts := []string{e.Dest, e.Name}
+		for k, v := range e.Attrs {
+			if k == "" || k != strings.ToLower(strings.TrimSpace(k)) || slices.Contains(reservedAttrs, k) {
+				t.Errorf("ParseOutput(%q): attribute key %q", s, k)
+			}
+			texts = append(texts, k, v)
+		}
+		for _, x := range texts {
+			if strings.IndexFunc(x, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 || !utf8.ValidString(x) {
+				t.Errorf("ParseOutput(%q): %q holds a control character or invalid UTF-8", s, x)
+			}
+		}
+		if back, err := ParseOutput(e.String()); err != nil || !back.Equal(e) {
 			t.Errorf("ParseOutput(%q) = %+v; its String %q parses as %+v, %v", s, e, e.String(), back, err)
 		}
 	})

@@ -22,9 +22,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	gateway "github.com/moby/buildkit/frontend/gateway/client"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
-
-	"github.com/minikit/minikit/pkg/llbdefs"
 )
+
+// standInLabel is how minikit marks its stand-in base images; to the
+// runner it is a label like any other (Result.Bases).
+const standInLabel = "org.minikit.stand-in"
 
 // pushBase pushes a stand-in base image to a registry on 127.0.0.1 (which
 // BuildKit reaches over plain HTTP): a static busybox as /bin/sh and
@@ -65,7 +67,7 @@ func pushBase(t *testing.T) string {
 	img, err = mutate.ConfigFile(img, &v1.ConfigFile{
 		Architecture: "amd64", OS: "linux",
 		RootFS: v1.RootFS{Type: "layers", DiffIDs: mustDiffIDs(t, img)},
-		Config: v1.Config{Env: []string{"PATH=/bin"}, WorkingDir: "/srv", Labels: map[string]string{StandInLabel: "true"}},
+		Config: v1.Config{Env: []string{"PATH=/bin"}, WorkingDir: "/srv", Labels: map[string]string{standInLabel: "true"}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -94,23 +96,25 @@ func mustDiffIDs(t *testing.T, img v1.Image) []v1.Hash {
 
 // TestSolveDaemonBaseImage builds on a base image from a registry: RUN
 // steps get its PATH and working directory, the final config inherits
-// them, and a stand-in base marks the result. Two recipes copy from the
-// same RUN stage, solved in parallel.
+// them, and the result reports the base with its labels. Two targets copy
+// from the same RUN stage, solved in parallel.
 func TestSolveDaemonBaseImage(t *testing.T) {
 	c := startBuildkitd(t)
 	base := pushBase(t)
 
-	build := llbdefs.From(base).Copy("hello.c", ".").Run("cat hello.c > out")
-	recipes := []llbdefs.Recipe{
-		{Name: "b.run", Final: build, Cmd: llbdefs.Exec("./out"), Expect: llbdefs.Works},
-		{Name: "b.onto-base", Final: llbdefs.From(base).CopyFrom(build, "/srv/out", "."), Cmd: llbdefs.Shell("cat out"), Expect: llbdefs.Works},
-		{Name: "b.onto-scratch", Final: llbdefs.Scratch().CopyFrom(build, "/srv/out", "/"), Cmd: llbdefs.Exec("/out"), Expect: llbdefs.Works},
-		{Name: "b.noworkdir.err", Final: llbdefs.From(base).CopyFrom(build, "out", "."), Cmd: llbdefs.Exec("/out"), Expect: llbdefs.BuildFails},
+	src := testSource(t)
+	build := from(base).copy("hello.c", ".").run("cat hello.c > out")
+	recipes := []Target{
+		target("b.run", src, build, ImageConfig{Cmd: argv("./out")}),
+		target("b.onto-base", src, from(base).copyFrom(build, "/srv/out", "."), ImageConfig{Cmd: shell("cat out")}),
+		target("b.onto-scratch", src, scratch().copyFrom(build, "/srv/out", "/"), ImageConfig{Cmd: argv("/out")}, base),
+		target("b.noworkdir.err", src, from(base).copyFrom(build, "out", "."), ImageConfig{Cmd: argv("/out")}),
 	}
+	recipes[3].ExpectBuildFailure = true
 	var mu sync.Mutex
 	outs := map[string]string{}
 	configs := map[string]ocispecs.Image{}
-	hook := func(ctx context.Context, _ gateway.Client, ref gateway.Reference, r llbdefs.Recipe, img ocispecs.Image) error {
+	hook := func(ctx context.Context, _ gateway.Client, ref gateway.Reference, r Target, img ocispecs.Image) error {
 		p := "/srv/out"
 		if r.Name == "b.onto-scratch" {
 			p = "/out"
@@ -125,15 +129,15 @@ func TestSolveDaemonBaseImage(t *testing.T) {
 		mu.Unlock()
 		return nil
 	}
-	results, err := Solve(context.Background(), c, recipes, SamplesDir(samplesDir(t)), AfterSolve(hook))
+	results, err := Solve(context.Background(), c, recipes, AfterSolve(hook))
 	if err != nil {
 		t.Fatal(err)
 	}
 	res := byName(results)
 	for _, r := range results {
 		t.Logf("%-16s %-16s %d/%d cached %q %q", r.Name, r.Status, r.Cached, r.Vertices, r.FailedVertex, r.Error)
-		if !r.StandIn || !slices.Equal(r.StandInImages, []string{base}) {
-			t.Errorf("%s: stand-in %v %v; want [%s]", r.Name, r.StandIn, r.StandInImages, base)
+		if len(r.Bases) != 1 || r.Bases[0].Ref != base || r.Bases[0].Labels[standInLabel] != "true" || !strings.HasPrefix(r.Bases[0].Digest, "sha256:") {
+			t.Errorf("%s: bases %+v; want %s, labelled", r.Name, r.Bases, base)
 		}
 	}
 	for _, n := range []string{"b.run", "b.onto-base", "b.onto-scratch"} {
@@ -145,7 +149,7 @@ func TestSolveDaemonBaseImage(t *testing.T) {
 		}
 	}
 	if img := configs["b.onto-base"]; !slices.Equal(img.Config.Env, []string{"PATH=/bin"}) || img.Config.WorkingDir != "/srv" ||
-		img.Config.Labels[StandInLabel] != "true" || !slices.Equal(img.Config.Cmd, []string{"/bin/sh", "-c", "cat out"}) {
+		img.Config.Labels[standInLabel] != "true" || !slices.Equal(img.Config.Cmd, []string{"/bin/sh", "-c", "cat out"}) {
 		t.Errorf("b.onto-base config: %+v", img.Config)
 	}
 	if img := configs["b.onto-scratch"]; img.Config.WorkingDir == "/srv" || len(img.Config.Labels) != 0 || slices.Contains(img.Config.Env, "PATH=/bin") {
@@ -156,7 +160,7 @@ func TestSolveDaemonBaseImage(t *testing.T) {
 	}
 
 	// Solved again, every step comes from the cache.
-	again, err := Solve(context.Background(), c, recipes[2:3], SamplesDir(samplesDir(t)))
+	again, err := Solve(context.Background(), c, []Target{target("b.onto-scratch", testSource(t), scratch().copyFrom(build, "/srv/out", "/"), ImageConfig{Cmd: argv("/out")}, base)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,25 +3,31 @@ package runner
 import (
 	"time"
 
-	"github.com/minikit/minikit/pkg/llbdefs"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
+
 	"github.com/minikit/minikit/pkg/measure"
+	"github.com/minikit/minikit/pkg/timings"
 )
 
-// Status is how a recipe's build ended.
+// Status is how a target's build ended.
 type Status string
 
 const (
 	StatusOK                Status = "ok"                 // built, as expected
 	StatusFailed            Status = "failed"             // the build failed, unexpectedly
-	StatusExpectedFailure   Status = "expected-failure"   // the build failed, as the recipe expects
-	StatusUnexpectedSuccess Status = "unexpected-success" // built, though the recipe expects a build failure
+	StatusExpectedFailure   Status = "expected-failure"   // the build failed, as the target expects
+	StatusUnexpectedSuccess Status = "unexpected-success" // built, though the target expects a build failure
 	StatusCanceled          Status = "canceled"           // interrupted, or never started
 )
 
-// StandInLabel marks a stand-in base image (value "true") in its config.
-const StandInLabel = "org.minikit.stand-in"
+// A BaseImage is one of a target's Images as the run resolved it.
+type BaseImage struct {
+	Ref    string            `json:"ref"`              // as the target names it
+	Digest string            `json:"digest,omitempty"` // the manifest (or index) digest it resolved to
+	Labels map[string]string `json:"labels,omitempty"` // its config's labels
+}
 
-// A Result is what solving one recipe produced. Its JSON names are stable.
+// A Result is what solving one target produced. Its JSON names are stable.
 type Result struct {
 	Name   string `json:"name"`
 	Status Status `json:"status"`
@@ -36,36 +42,46 @@ type Result struct {
 	FailedVertex string   `json:"failed_vertex,omitempty"`
 	FailedLog    []string `json:"failed_log,omitempty"`
 
-	// ImageName is the name the image was exported under (see ImageName),
-	// ImageDigest its manifest digest and ConfigDigest its config's.
-	ImageName    string `json:"image_name,omitempty"`
-	ImageDigest  string `json:"image_digest,omitempty"`
-	ConfigDigest string `json:"config_digest,omitempty"`
+	// ImageName is the name the image was exported under (NameTemplate,
+	// or the first export's own name), ImageDigest its manifest digest
+	// and ConfigDigest its config's. ImageNames lists every name the
+	// exports gave it, ImageDescriptor is its manifest's descriptor.
+	ImageName       string               `json:"image_name,omitempty"`
+	ImageNames      []string             `json:"image_names,omitempty"`
+	ImageDigest     string               `json:"image_digest,omitempty"`
+	ConfigDigest    string               `json:"config_digest,omitempty"`
+	ImageDescriptor *ocispecs.Descriptor `json:"image_descriptor,omitempty"`
+	// Pushed lists the names the image was pushed under (Push, an image
+	// export with push=true), Loaded the tags Docker loaded it as (Load).
+	Pushed []string `json:"pushed,omitempty"`
+	Loaded []string `json:"loaded,omitempty"`
 
-	// StandIn is set when a base image the recipe used is a stand-in
-	// (labelled StandInLabel=true); StandInImages lists those images.
-	StandIn       bool     `json:"stand_in"`
-	StandInImages []string `json:"stand_in_images,omitempty"`
+	// Bases are the target's Images, in order, as resolved for its
+	// build (those resolved before the build failed, if it did).
+	Bases []BaseImage `json:"bases,omitempty"`
 
 	// Image holds the image's sizes, with the Measure option.
 	Image *measure.Image `json:"image,omitempty"`
 
-	// Outputs are the tarballs written, one per file export.
+	// Outputs are the tarballs written, one per file export, and the
+	// directories of local exports.
 	Outputs []string `json:"outputs,omitempty"`
 
 	Duration time.Duration `json:"duration_ns"`
-	// Vertices counts the recipe's build steps seen in BuildKit's status
-	// stream (copies, runs, WORKDIRs; not image pulls, the samples'
-	// transfer or the export), Cached those found in BuildKit's cache: a
-	// recipe rebuilt with nothing changed has Cached == Vertices.
+	// Vertices counts the target's build steps seen in BuildKit's status
+	// stream (copies, runs, made directories; not image pulls, the
+	// sources' transfer or the export), Cached those found in BuildKit's
+	// cache: a target rebuilt with nothing changed has Cached == Vertices.
 	Vertices int `json:"vertices"`
 	Cached   int `json:"cached_vertices"`
+	// Profile is where the build's time went, step by step (timings.go).
+	Profile *timings.Profile `json:"profile,omitempty"`
 
 	// Run is the outcome of running the image, with the Test option.
 	Run *RunOutcome `json:"run,omitempty"`
 
 	// Builder names the buildkitd that gave this outcome (SolveOn; empty
-	// with Solve). RetriedFrom lists, in order, the builders the recipe
+	// with Solve). RetriedFrom lists, in order, the builders the target
 	// was taken away from because they became unreachable before it was
 	// done there.
 	Builder     string   `json:"builder,omitempty"`
@@ -74,15 +90,15 @@ type Result struct {
 
 // classify turns a build's outcome into a Status: err is the build's
 // error, canceled whether the run was interrupted.
-func classify(r llbdefs.Recipe, err error, canceled bool) Status {
+func classify(t Target, err error, canceled bool) Status {
 	switch {
-	case err == nil && r.ExpectBuildFailure():
+	case err == nil && t.ExpectBuildFailure:
 		return StatusUnexpectedSuccess
 	case err == nil:
 		return StatusOK
 	case canceled:
 		return StatusCanceled
-	case r.ExpectBuildFailure():
+	case t.ExpectBuildFailure:
 		return StatusExpectedFailure
 	default:
 		return StatusFailed
@@ -90,10 +106,11 @@ func classify(r llbdefs.Recipe, err error, canceled bool) Status {
 }
 
 // Unexpected reports whether the result calls for attention: a build that
-// failed or succeeded against expectations, or that did not finish.
+// failed or succeeded against expectations, or that did not finish, or
+// an image that did not pass its Check.
 func (r Result) Unexpected() bool {
 	if r.Run != nil && !r.Run.Matches {
-		return true // it ran differently from what the recipe expects
+		return true // it ran differently from what the target expects
 	}
 	switch r.Status {
 	case StatusOK, StatusExpectedFailure:

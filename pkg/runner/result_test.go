@@ -6,17 +6,15 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/minikit/minikit/pkg/llbdefs"
 )
 
 func TestClassify(t *testing.T) {
-	works := llbdefs.Recipe{Name: "a", Expect: llbdefs.Works}
-	cannotStart := llbdefs.Recipe{Name: "b", Expect: llbdefs.CannotStart}
-	buildFails := llbdefs.Recipe{Name: "c", Expect: llbdefs.BuildFails}
+	works := Target{Name: "a", Check: &Check{}}
+	cannotStart := Target{Name: "b", Check: &Check{ExpectExit: 127}}
+	buildFails := Target{Name: "c", ExpectBuildFailure: true}
 	boom := errors.New("boom")
 	cases := []struct {
-		r        llbdefs.Recipe
+		r        Target
 		err      error
 		canceled bool
 		want     Status
@@ -32,7 +30,7 @@ func TestClassify(t *testing.T) {
 	}
 	for _, c := range cases {
 		if got := classify(c.r, c.err, c.canceled); got != c.want {
-			t.Errorf("classify(%s, %v, canceled=%v) = %s; want %s", c.r.Expect, c.err, c.canceled, got, c.want)
+			t.Errorf("classify(%s, %v, canceled=%v) = %s; want %s", c.r.Name, c.err, c.canceled, got, c.want)
 		}
 	}
 }
@@ -62,7 +60,7 @@ func TestResultJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{`"name":"n"`, `"status":"ok"`, `"stand_in":false`, `"duration_ns":0`, `"vertices":0`, `"cached_vertices":0`} {
+	for _, key := range []string{`"name":"n"`, `"status":"ok"`, `"duration_ns":0`, `"vertices":0`, `"cached_vertices":0`} {
 		if !strings.Contains(string(dt), key) {
 			t.Errorf("%s lacks %s", dt, key)
 		}

@@ -13,8 +13,6 @@ import (
 	"github.com/moby/buildkit/client"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-
-	"github.com/minikit/minikit/pkg/llbdefs"
 )
 
 func TestTailWriterKeepsLastLines(t *testing.T) {
@@ -55,25 +53,30 @@ func TestTestOption(t *testing.T) {
 // TestEntitlements: network.host is asked for by the builds whose test
 // run is on the host network, and no other.
 func TestEntitlements(t *testing.T) {
-	net := llbdefs.Recipe{Name: "n", Network: true}
-	plain := llbdefs.Recipe{Name: "p"}
+	net := Target{Name: "n", Check: &Check{Network: true}}
+	probe := Target{Name: "s", Check: &Check{Probe: &Probe{Port: 8080}}}
+	plain := Target{Name: "p", Check: &Check{}}
+	unchecked := Target{Name: "u"}
 	tested := &solver{cfg: &config{test: &TestOptions{}}}
 	built := &solver{cfg: &config{}}
 	for _, tc := range []struct {
 		s    *solver
-		r    llbdefs.Recipe
+		r    Target
 		want []string
 	}{
 		{tested, net, []string{"network.host"}},
+		{tested, probe, []string{"network.host"}},
 		{tested, plain, nil},
+		{tested, unchecked, nil},
 		{built, net, nil},
+		{built, probe, nil},
 		{built, plain, nil},
 	} {
 		if got := tc.s.entitlements(tc.r); !slices.Equal(got, tc.want) {
 			t.Errorf("%s, test %v: entitlements %v, want %v", tc.r.Name, tc.s.cfg.test != nil, got, tc.want)
 		}
 	}
-	// A recipe that needs nothing never probes.
+	// A target that needs nothing never probes.
 	if err := tested.hostNetworkRefused(context.Background(), plain); err != nil {
 		t.Error(err)
 	}
@@ -140,13 +143,15 @@ func TestUnexpectedRun(t *testing.T) {
 // TestSolveDaemonHostNetworkRefused: on a stock buildkitd (no insecure
 // entitlement granted), Test fails only the recipe whose run needs the
 // host network, saying which daemon flag allows it; on a daemon that
-// grants it, that recipe runs on the host network.
+// grants it, that target runs on the host network.
 func TestSolveDaemonHostNetworkRefused(t *testing.T) {
 	base := pushBase(t)
-	recipes := []llbdefs.Recipe{
-		{Name: "n.net", Final: llbdefs.From(base), Cmd: llbdefs.Shell("cat /proc/net/dev"), Expect: llbdefs.Works, Network: true},
-		{Name: "n.plain", Final: llbdefs.From(base), Cmd: llbdefs.Shell("cat /proc/net/dev"), Expect: llbdefs.Works},
-	}
+	src := testSource(t)
+	net := target("n.net", src, from(base), ImageConfig{Cmd: shell("cat /proc/net/dev")})
+	net.Check = &Check{Network: true}
+	plain := target("n.plain", src, from(base), ImageConfig{Cmd: shell("cat /proc/net/dev")})
+	plain.Check = works()
+	recipes := []Target{net, plain}
 	for _, grant := range []bool{false, true} {
 		var c *client.Client
 		if grant {
@@ -154,7 +159,7 @@ func TestSolveDaemonHostNetworkRefused(t *testing.T) {
 		} else {
 			c = startBuildkitd(t)
 		}
-		results, err := Solve(context.Background(), c, recipes, SamplesDir(samplesDir(t)), NoExport(), Test(TestOptions{}))
+		results, err := Solve(context.Background(), c, recipes, NoExport(), Test(TestOptions{}))
 		if err != nil {
 			t.Fatal(err)
 		}

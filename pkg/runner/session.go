@@ -21,42 +21,40 @@ import (
 	"github.com/moby/buildkit/session/grpchijack"
 	"github.com/tonistiigi/fsutil"
 	fstypes "github.com/tonistiigi/fsutil/types"
-
-	"github.com/minikit/minikit/pkg/llbdefs"
 )
 
 // The BuildKit sessions of a run.
 //
 // A session is how buildkitd calls back to the client during a build: for
-// the samples directory, a registry's credentials, a local cache store, a
+// the targets' sources, a registry's credentials, a local cache store, a
 // tarball being exported. minikit opens every session itself and gives
 // it to the build as SharedSession, SessionPreInitialized (BuildKit's
 // client then neither opens nor closes one), so that it decides how long
 // each lives:
 //
-//   - A build that needs nothing from the client but the samples and the
+//   - A build that needs nothing from the client but the sources and the
 //     credentials uses the run's shared session (one per daemon): a
 //     session costs a hijacked gRPC stream and its handshake, which is
-//     most of a cached recipe's time.
+//     most of a cached target's time.
 //   - A build that needs more (a tarball export or the meter, whose
 //     output is a file target numbered by its place in the build's
 //     exports; a local cache store) gets a session of its own, offering
-//     the samples and credentials too.
+//     the sources and credentials too.
 //
 // Every session a run opens on a daemon stays open until every build of
 // that run on that daemon has ended (sessions.close, at the end of
 // Solve/SolveOn), and this is what makes it sound. buildkitd runs a step
 // that several builds share once, and calls back through the session of
-// any one of them, the one it picked when the step started: for the
-// samples' transfer, or for a layer imported from a local cache, which
+// any one of them, the one it picked when the step started: for a
+// source's transfer, or for a layer imported from a local cache, which
 // stays lazy and is pulled through the importing build's session when a
 // build first reads it, even once the importing build has ended. A
 // session closed under such a call fails the step in every build that
 // shares it ("grpc: the client connection is closing"). While a build of
 // the run is in flight no session of the run is closed, so none of its
 // steps can meet a closed one. What a build's own session offers beyond
-// the samples and the credentials is that build's alone (its cache
-// stores, keyed by the recipe's own directory; its file outputs, written
+// the sources and the credentials is that build's alone (its cache
+// stores, keyed by the target's own directory; its file outputs, written
 // by its own exporter only), as in the session BuildKit's client would
 // have opened for it. The price is one idle stream per finished build
 // until the run ends.
@@ -66,9 +64,9 @@ import (
 // against.
 type sessions struct {
 	c *client.Client
-	// samples is the samples directory as sent to buildkitd; auth offers
-	// the Docker config's credentials.
-	samples fsutil.FS
+	// sources are the run's local directories by name (every target's
+	// Sources); auth offers the Docker config's credentials.
+	sources map[string]fsutil.FS
 	auth    session.Attachable
 
 	// dropped is signalled when a session ends before close: the
@@ -88,16 +86,24 @@ type openSession struct {
 	cancel context.CancelFunc
 }
 
-func newSessions(c *client.Client, samples fsutil.FS, auth session.Attachable) *sessions {
-	return &sessions{c: c, samples: samples, auth: auth, dropped: make(chan struct{}, 1)}
+func newSessions(c *client.Client, sources map[string]fsutil.FS, auth session.Attachable) *sessions {
+	return &sessions{c: c, sources: sources, auth: auth, dropped: make(chan struct{}, 1)}
 }
 
-// samplesFS is the samples directory as BuildKit's client sends a local
-// mount: every file owned by root, whoever runs minikit.
-func samplesFS(dir string) (fsutil.FS, error) {
+// DirSource is the directory dir as a target's Source called name, sent
+// as BuildKit's client sends a local mount: every file owned by root,
+// whoever runs the build.
+func DirSource(name, dir string) (Source, error) {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return Source{}, fmt.Errorf("source %s: %w", name, err)
+	}
+	if !fi.IsDir() {
+		return Source{}, fmt.Errorf("source %s: %s is not a directory", name, dir)
+	}
 	fs, err := fsutil.NewFS(dir)
 	if err != nil {
-		return nil, fmt.Errorf("samples directory: %w", err)
+		return Source{}, fmt.Errorf("source %s: %w", name, err)
 	}
 	fs, err = fsutil.NewFilterFS(fs, &fsutil.FilterOpt{
 		Map: func(_ string, st *fstypes.Stat) fsutil.MapResult {
@@ -106,9 +112,9 @@ func samplesFS(dir string) (fsutil.FS, error) {
 		},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("samples directory: %w", err)
+		return Source{}, fmt.Errorf("source %s: %w", name, err)
 	}
-	return fs, nil
+	return Source{Name: name, FS: fs}, nil
 }
 
 // forBuild returns the session a build with opt runs in: the shared one
@@ -147,7 +153,7 @@ func (p *sessions) forBuild(opt client.SolveOpt) (*session.Session, error) {
 	return o.s, nil
 }
 
-// startLocked opens a session offering the samples, the credentials and
+// startLocked opens a session offering the sources, the credentials and
 // extra. p.mu is held.
 func (p *sessions) startLocked(extra ...session.Attachable) (*openSession, error) {
 	// The session's context is its own, canceled by close: it outlives
@@ -158,7 +164,9 @@ func (p *sessions) startLocked(extra ...session.Attachable) (*openSession, error
 		cancel()
 		return nil, fmt.Errorf("open a BuildKit session: %w", err)
 	}
-	s.Allow(filesync.NewFSSyncProvider(filesync.StaticDirSource{llbdefs.SamplesName: p.samples}))
+	if len(p.sources) > 0 {
+		s.Allow(filesync.NewFSSyncProvider(filesync.StaticDirSource(p.sources)))
+	}
 	if p.auth != nil {
 		s.Allow(p.auth)
 	}
@@ -201,11 +209,11 @@ func (p *sessions) close() {
 }
 
 // ownAttachables returns what a build with opt needs from the client
-// besides the samples and the credentials, as BuildKit's client would
+// besides the sources and the credentials, as BuildKit's client would
 // offer it in the build's own session: a content store per local cache
 // directory, exported to or imported from (keyed "local:DIR"), and a file
-// target per export with an Output (numbered by its place in
-// opt.Exports). minikit sets no other client-side option.
+// target per export with an Output or an OutputDir (numbered by its place
+// in opt.Exports). minikit sets no other client-side option.
 func ownAttachables(opt client.SolveOpt) ([]session.Attachable, error) {
 	if len(opt.OCIStores) > 0 || len(opt.Session) > 0 || opt.SourcePolicyProvider != nil {
 		return nil, errors.New("BuildKit session: OCI stores, attachables and source policy providers are not supported")
@@ -243,11 +251,14 @@ func ownAttachables(opt client.SolveOpt) ([]session.Attachable, error) {
 	}
 	var targets []filesync.FSSyncTarget
 	for id, e := range opt.Exports {
-		if e.OutputDir != "" || e.OutputStore != nil {
-			return nil, fmt.Errorf("BuildKit session: export %s: only file outputs are supported", e.Type)
+		if e.OutputStore != nil {
+			return nil, fmt.Errorf("BuildKit session: export %s: only file and directory outputs are supported", e.Type)
 		}
 		if e.Output != nil {
 			targets = append(targets, filesync.WithFSSync(id, e.Output))
+		}
+		if e.OutputDir != "" { // a local export (export.go)
+			targets = append(targets, filesync.WithFSSyncDir(id, e.OutputDir))
 		}
 	}
 	if len(targets) > 0 {

@@ -12,19 +12,23 @@ import (
 	"strings"
 	"testing"
 
+	contentlocal "github.com/containerd/containerd/v2/plugins/content/local"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/session"
-
-	"github.com/minikit/minikit/pkg/llbdefs"
+	"github.com/tonistiigi/fsutil"
 )
 
 func TestOwnAttachables(t *testing.T) {
 	nop := func(map[string]string) (io.WriteCloser, error) { return nil, nil }
 	dir := t.TempDir()
+	store, err := contentlocal.NewStore(filepath.Join(dir, "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		opt  client.SolveOpt
@@ -42,7 +46,8 @@ func TestOwnAttachables(t *testing.T) {
 			CacheExports: []client.CacheOptionsEntry{{Type: "local", Attrs: map[string]string{"dest": filepath.Join(dir, "to")}}},
 			CacheImports: []client.CacheOptionsEntry{{Type: "local", Attrs: map[string]string{"src": filepath.Join(dir, "from")}}},
 		}, 2, false}, // one content attachable, one file target
-		{"local dir", client.SolveOpt{Exports: []client.ExportEntry{{Type: client.ExporterLocal, OutputDir: "/tmp/x"}}}, 0, true},
+		{"local dir", client.SolveOpt{Exports: []client.ExportEntry{{Type: client.ExporterLocal, OutputDir: "/tmp/x"}}}, 1, false},
+		{"output store", client.SolveOpt{Exports: []client.ExportEntry{{Type: client.ExporterOCI, OutputStore: store}}}, 0, true},
 		{"attachables", client.SolveOpt{Session: []session.Attachable{nil}}, 0, true},
 	} {
 		got, err := ownAttachables(tc.opt)
@@ -60,11 +65,8 @@ func TestSessionsClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	samples, err := samplesFS(samplesDir(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := newSessions(c, samples, nil)
+	src := testSource(t)
+	p := newSessions(c, map[string]fsutil.FS{src.Name: src.FS}, nil)
 	nop := func(map[string]string) (io.WriteCloser, error) { return nil, nil }
 	own := client.SolveOpt{Exports: []client.ExportEntry{{Type: client.ExporterOCI, Output: nop}}}
 	a, err := p.forBuild(own)
@@ -154,7 +156,7 @@ func TestSolveDaemonRegistryCredentials(t *testing.T) {
 	base := pushBase(t)
 	const user, pass = "minikit", "s3cret"
 	host := authRegistry(t, user, pass)
-	recipes := []llbdefs.Recipe{{Name: "r.cached", Final: llbdefs.From(base).Copy("hello.c", "."), Cmd: llbdefs.Shell("cat hello.c"), Expect: llbdefs.Works}}
+	recipes := []Target{target("r.cached", testSource(t), from(base).copy("hello.c", "."), ImageConfig{Cmd: shell("cat hello.c")})}
 	to, err := ParseCache("type=registry,ref="+host+"/cache,registry.insecure=true,mode=max", true)
 	if err != nil {
 		t.Fatal(err)
@@ -165,7 +167,7 @@ func TestSolveDaemonRegistryCredentials(t *testing.T) {
 	}
 	solve := func() Result {
 		t.Helper()
-		results, err := Solve(context.Background(), c, recipes, SamplesDir(samplesDir(t)), NoExport(), CacheExports(to))
+		results, err := Solve(context.Background(), c, recipes, NoExport(), CacheExports(to))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,6 +1,8 @@
-// Package runner solves minikit's recipes against a BuildKit daemon and
-// exports their images: every recipe in its own build, in parallel, one
-// failure never stopping the others.
+// Package runner builds Targets (any program's image, given as an LLB
+// graph, its local sources and its image config) against BuildKit
+// daemons and exports their images: every target in its own build, in
+// parallel, one failure never stopping the others; it measures them
+// (Measure) and runs them with their Check (Test).
 package runner
 
 import (
@@ -8,9 +10,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
+	"maps"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,72 +27,70 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/tonistiigi/fsutil"
-
-	"github.com/minikit/minikit/pkg/llbdefs"
 )
 
-// product identifies minikit's builds to buildkitd.
-const product = "minikit"
-
-// validName is what a recipe name must look like to be an image tag and a
+// validName is what a target name must look like to be an image tag and a
 // file name.
 var validName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 
-// Solve builds every recipe with c, in parallel, and exports the images.
-// It returns one Result per recipe, in the order given. A recipe that
+// Solve builds every target with c, in parallel, and exports the images.
+// It returns one Result per target, in the order given. A target that
 // fails, expectedly or not, never stops the others; when ctx is canceled
-// the running builds stop and every recipe not built is StatusCanceled.
+// the running builds stop and every target not built is StatusCanceled.
 // When the connection to buildkitd is lost (it does not answer any
-// more), every recipe not finished ends with an error wrapping
-// ErrBuilderLost. The error is for setup problems only (options, samples
-// directory, export directories, recipe names): then nothing is built.
-func Solve(ctx context.Context, c *client.Client, recipes []llbdefs.Recipe, opts ...Option) ([]Result, error) {
+// more), every target not finished ends with an error wrapping
+// ErrBuilderLost. The error is for setup problems only (options, export
+// directories, target names, image names, sources): then nothing is
+// built.
+func Solve(ctx context.Context, c *client.Client, targets []Target, opts ...Option) ([]Result, error) {
 	if c == nil {
 		return nil, errors.New("solve: no BuildKit client")
 	}
-	return solveOn(ctx, []Builder{{Client: c}}, recipes, opts)
+	return solveOn(ctx, []Builder{{Client: c}}, targets, opts)
 }
 
-// newSolver checks the options and the recipes' names, prepares the
-// export and cache directories, the samples and the credentials, and
-// starts the progress display (the caller closes it): what every
-// recipe's build shares. The caller gives each builder its own copy
-// (forBuilder).
-func newSolver(recipes []llbdefs.Recipe, opts []Option) (*solver, error) {
+// newSolver checks the options and the targets, prepares the export and
+// cache directories, the sources and the credentials, and starts the
+// progress display (the caller closes it): what every target's build
+// shares. The caller gives each builder its own copy (forBuilder).
+func newSolver(targets []Target, opts []Option) (*solver, error) {
 	cfg, err := newConfig(opts)
 	if err != nil {
 		return nil, err
 	}
 	seen := map[string]bool{}
-	for _, r := range recipes {
-		if !validName.MatchString(r.Name) {
-			return nil, fmt.Errorf("recipe %q: the name must be a valid image tag", r.Name)
+	sources := map[string]fsutil.FS{}
+	sourceOf := map[string]string{} // source name -> the first target giving it
+	for _, t := range targets {
+		if err := t.validate(); err != nil {
+			return nil, err
 		}
-		if seen[r.Name] {
-			return nil, fmt.Errorf("recipe %s given twice", r.Name)
+		if seen[t.Name] {
+			return nil, fmt.Errorf("target %s given twice", t.Name)
 		}
-		seen[r.Name] = true
+		seen[t.Name] = true
+		if _, err := cfg.names.For(t); err != nil {
+			return nil, err
+		}
+		for _, src := range t.Sources {
+			prev, ok := sources[src.Name]
+			switch {
+			case !ok:
+				sources[src.Name], sourceOf[src.Name] = src.FS, t.Name
+			case !sameFS(prev, src.FS):
+				return nil, fmt.Errorf("source %q: targets %s and %s give it two different filesystems (a name is one directory in a run)",
+					src.Name, sourceOf[src.Name], t.Name)
+			}
+		}
 	}
-	for _, e := range cfg.exports {
-		if e.Dir == "" {
-			continue
-		}
-		if err := os.MkdirAll(e.Dir, 0o755); err != nil {
-			return nil, fmt.Errorf("export %s: %w", e, err)
-		}
-		if err := removeStaleTemps(e.Dir); err != nil { // export.go
-			return nil, fmt.Errorf("export %s: %w", e, err)
-		}
-	}
-	names := make([]string, len(recipes))
-	for i, r := range recipes {
-		names[i] = r.Name
-	}
-	if err := prepareLocalCaches(cfg.cacheExports, names); err != nil {
+	if err := prepareExports(cfg.exports, targets, cfg.names); err != nil { // export.go
 		return nil, err
 	}
-	samples, err := samplesFS(cfg.samplesDir)
-	if err != nil {
+	names := make([]string, len(targets))
+	for i, t := range targets {
+		names[i] = t.Name
+	}
+	if err := prepareLocalCaches(cfg.cacheExports, names); err != nil {
 		return nil, err
 	}
 	auth, err := registryAuth()
@@ -100,7 +101,7 @@ func newSolver(recipes []llbdefs.Recipe, opts []Option) (*solver, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &solver{cfg: cfg, samples: samples, auth: auth, disp: disp, configs: newConfigStore()}, nil
+	return &solver{cfg: cfg, sources: sources, auth: auth, disp: disp, configs: newConfigStore(), ports: newPortLocks()}, nil
 }
 
 // forBuilder returns a copy of s that builds with c, with sessions of its
@@ -109,18 +110,19 @@ func newSolver(recipes []llbdefs.Recipe, opts []Option) (*solver, error) {
 func (s *solver) forBuilder(c *client.Client) *solver {
 	cp := *s
 	cp.c = c
-	cp.sessions = newSessions(c, s.samples, s.auth)
+	cp.sessions = newSessions(c, s.sources, s.auth)
 	cp.hostNetwork = &entitlementCheck{}
+	cp.own = &builderPlatform{list: func(ctx context.Context) ([]*client.WorkerInfo, error) { return c.ListWorkers(ctx) }}
 	return &cp
 }
 
-// A solver holds what every recipe's build on one builder shares.
+// A solver holds what every target's build on one builder shares.
 type solver struct {
 	c   *client.Client
 	cfg *config
-	// samples is the samples directory as sent to buildkitd, auth the
+	// sources are the run's local directories by name, auth the
 	// credentials offered (session.go).
-	samples fsutil.FS
+	sources map[string]fsutil.FS
 	auth    session.Attachable
 	disp    *display
 	// sessions are the run's sessions on c (session.go).
@@ -128,57 +130,135 @@ type solver struct {
 	// hostNetwork says whether c grants the network.host entitlement
 	// (run.go).
 	hostNetwork *entitlementCheck
+	// own is c's platform, asked for once needed.
+	own *builderPlatform
 	// configs are the base images' configs resolved in this run.
 	configs *configStore
+	// ports has the probes of one port take turns (run.go), across the
+	// run's builders.
+	ports *portLocks
+}
+
+// A builderPlatform is a builder's own platform, learnt from its workers
+// the first time a target needs it.
+type builderPlatform struct {
+	list func(context.Context) ([]*client.WorkerInfo, error)
+
+	mu    sync.Mutex
+	known *ocispecs.Platform
+}
+
+// get returns the platform of the builder's first worker (the first it
+// lists); a failure is not remembered.
+func (b *builderPlatform) get(ctx context.Context) (ocispecs.Platform, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.known != nil {
+		return *b.known, nil
+	}
+	ws, err := b.list(ctx)
+	if err != nil {
+		return ocispecs.Platform{}, fmt.Errorf("the builder's platform: list its workers: %w", err)
+	}
+	for _, w := range ws {
+		if len(w.Platforms) > 0 {
+			p := w.Platforms[0]
+			b.known = &p
+			return p, nil
+		}
+	}
+	return ocispecs.Platform{}, errors.New("the builder's platform: it lists no worker with a platform")
+}
+
+// platform is what t is built for: its own Platform, else the Platform
+// option, else the builder's.
+func (s *solver) platform(ctx context.Context, t Target) (ocispecs.Platform, error) {
+	switch {
+	case t.Platform.OS != "":
+		return t.Platform, nil
+	case s.cfg.platform != nil:
+		return *s.cfg.platform, nil
+	}
+	return s.own.get(ctx)
+}
+
+// formatPlatform is os/arch[/variant].
+func formatPlatform(p ocispecs.Platform) string {
+	s := p.OS + "/" + p.Architecture
+	if p.Variant != "" {
+		s += "/" + p.Variant
+	}
+	return s
 }
 
 // built is what a build function learns, read once the build is over.
 type built struct {
-	standIns []string
-	steps    map[digest.Digest]bool
-	err      error       // the build function's own error, with its context
-	built    bool        // the image was solved (a later error is the hook's)
-	run      *RunOutcome // the Test option's run (run.go)
-	// baseDiffIDs are the run image's layers, for Measure (read by the
+	bases []BaseImage // the target's images, as resolved
+	steps stepKinds   // status.go
+	err   error       // the build function's own error, with its context
+	built bool        // the image was solved (a later error is the hook's)
+	run   *RunOutcome // the Test option's run (run.go)
+	// baseDiffIDs are the Base image's layers, for Measure (read by the
 	// exporter's output callback, on another goroutine).
 	baseDiffIDs atomic.Pointer[[]string]
 }
 
-// bases returns the run image's diff IDs, once the build resolved it.
-func (b *built) bases() []string {
+// bases returns the Base image's diff IDs, once the build resolved it.
+func (b *built) baseLayers() []string {
 	if ids := b.baseDiffIDs.Load(); ids != nil {
 		return *ids
 	}
 	return nil
 }
 
-// solve builds one recipe and never fails: the outcome is in the Result.
-func (s *solver) solve(ctx context.Context, r llbdefs.Recipe) Result {
+// solve builds one target and never fails: the outcome is in the Result.
+func (s *solver) solve(ctx context.Context, t Target) Result {
 	start := time.Now()
-	res := Result{Name: r.Name}
-	if err := s.hostNetworkRefused(ctx, r); err != nil { // run.go: not worth building
+	res := Result{Name: t.Name}
+	fail := func(err error) Result {
 		res.Status, res.Err, res.Error = StatusFailed, err, err.Error()
+		if ctx.Err() != nil {
+			res.Status = StatusCanceled
+		}
 		res.Duration = time.Since(start)
 		return res
 	}
+	if err := s.hostNetworkRefused(ctx, t); err != nil { // run.go: not worth building
+		return fail(err)
+	}
+	p, err := s.platform(ctx, t)
+	if err != nil {
+		return fail(fmt.Errorf("%s: %w", t.Name, err))
+	}
+	image, err := s.cfg.names.For(t)
+	if err != nil {
+		return fail(err) // checked by newSolver: not reached
+	}
 
-	entries, files := exportEntries(s.cfg.exports, r.Name)
+	exports, err := exportsFor(ctx, s.cfg.exports, t, s.cfg.names) // export.go
+	if err != nil {
+		return fail(err) // checked by newSolver: not reached
+	}
+	entries := exports.entries
 	var info built
 	var meter *meter
 	// With a measurement cache, the image is measured in a second pass,
-	// only when its digest is not in the cache (measureLater).
-	measureLater := s.cfg.measure && s.cfg.measureCache != "" && len(entries) > 0
+	// only when its digest is not in the cache (measureLater); not with
+	// NoCache, whose second pass would build the image again.
+	measureLater := s.cfg.measure && s.cfg.measureCache != "" && len(entries) > 0 && !s.cfg.noCache
 	if s.cfg.measure && !measureLater {
-		meter = newMeter(r.Name, s.cfg.measureOpts, info.bases)
-		entries = append(entries, meter.entry)
+		meter = newMeter(image, s.cfg.measureOpts, info.baseLayers)
+		// First: BuildKit merges the exporters' responses in order, so
+		// the digests reported are the targets' own exports'.
+		entries = append([]client.ExportEntry{meter.entry}, entries...)
 	}
 	opt := client.SolveOpt{
 		Exports: entries,
 		// network.host, for the Test option's runs that need it (run.go).
-		AllowedEntitlements: s.entitlements(r),
-		// Each recipe's own cache entries (cache.go).
-		CacheExports: recipeCache(s.cfg.cacheExports, r.Name, true),
-		CacheImports: recipeCache(s.cfg.cacheImports, r.Name, false),
+		AllowedEntitlements: s.entitlements(t),
+		// Each target's own cache entries (cache.go).
+		CacheExports: recipeCache(s.cfg.cacheExports, t.Name, true, s.cfg.cachePrefix()),
+		CacheImports: recipeCache(s.cfg.cacheImports, t.Name, false, s.cfg.cachePrefix()),
 		// Not nil: BuildKit's client copies the cache imports into it.
 		FrontendAttrs: map[string]string{},
 		// Not in buildkitd's build history unless asked (options.go).
@@ -187,10 +267,7 @@ func (s *solver) solve(ctx context.Context, r llbdefs.Recipe) Result {
 	s.cfg.stampEpoch(opt.Exports)
 	sess, err := s.sessions.forBuild(opt)
 	if err != nil {
-		err = fmt.Errorf("%s: %w", r.Name, err)
-		res.Status, res.Err, res.Error = StatusFailed, err, err.Error()
-		res.Duration = time.Since(start)
-		return res
+		return fail(fmt.Errorf("%s: %w", t.Name, err))
 	}
 	opt.SharedSession, opt.SessionPreInitialized = sess, true
 
@@ -201,13 +278,13 @@ func (s *solver) solve(ctx context.Context, r llbdefs.Recipe) Result {
 		defer close(drained)
 		for ss := range statusCh {
 			tr.add(ss)
-			labelExport(ss, r.Name)
+			labelExport(ss, t.Name)
 			s.disp.send(ss)
 		}
 	}()
 
-	resp, err := s.c.Build(ctx, opt, product, func(ctx context.Context, gw gateway.Client) (*gateway.Result, error) {
-		res, err := s.build(ctx, gw, r, &info, true)
+	resp, err := s.c.Build(ctx, opt, s.cfg.product, func(ctx context.Context, gw gateway.Client) (*gateway.Result, error) {
+		res, err := s.build(ctx, gw, t, p, &info, true)
 		info.err = err
 		return res, err
 	}, statusCh)
@@ -216,7 +293,7 @@ func (s *solver) solve(ctx context.Context, r llbdefs.Recipe) Result {
 	if meter != nil {
 		img, merr := meter.finish(err)
 		if err == nil && merr != nil {
-			err = fmt.Errorf("measure %s: %w", r.Name, merr)
+			err = fmt.Errorf("measure %s: %w", t.Name, merr)
 		}
 		res.Image = img
 		if err == nil {
@@ -224,38 +301,29 @@ func (s *solver) solve(ctx context.Context, r llbdefs.Recipe) Result {
 		}
 	}
 	if err == nil && measureLater {
-		res.Image, err = s.measureAgain(ctx, r, opt, resp.ExporterResponse[exptypes.ExporterImageDigestKey])
+		m0 := time.Now()
+		res.Image, err = s.measureAgain(ctx, t, p, image, opt, resp.ExporterResponse[exptypes.ExporterImageDigestKey])
+		tr.measured(t.Name, m0) // timings.go
 	}
 	if err == nil {
 		for _, e := range opt.CacheExports {
 			if e.Type == "local" {
-				if err = publishLocalCache(filepath.Dir(filepath.Dir(e.Attrs["dest"])), r.Name); err != nil {
+				if err = publishLocalCache(filepath.Dir(filepath.Dir(e.Attrs["dest"])), t.Name); err != nil {
 					break
 				}
 			}
 		}
 	}
-	if err == nil {
-		for _, f := range files {
-			if cerr := f.commit(); cerr != nil {
-				err = cerr
-				break
-			}
-			res.Outputs = append(res.Outputs, f.path)
-		}
-	}
+	// Tarballs committed, loads into Docker waited for (export.go).
+	res.Outputs, res.Loaded, err = exports.finish(ctx, err)
 	if err != nil {
-		for _, f := range files {
-			f.discard()
-		}
-		res.Outputs = nil
 		res.Image = nil
 	}
 
-	res.Status = classify(r, err, ctx.Err() != nil)
+	res.Status = classify(t, err, ctx.Err() != nil)
 	if res.Status == StatusExpectedFailure && info.built {
 		// The image built; what failed is the AfterSolve hook or the
-		// export, which no recipe expects.
+		// export, which no target expects.
 		res.Status = StatusFailed
 	}
 	if err != nil {
@@ -274,17 +342,22 @@ func (s *solver) solve(ctx context.Context, r llbdefs.Recipe) Result {
 		}
 	} else {
 		if len(s.cfg.exports) > 0 {
-			res.ImageName = ImageName(r.Name)
+			res.ImageName = image
 		}
+		if len(exports.names) > 0 {
+			res.ImageName, res.ImageNames = exports.names[0], exports.names
+		}
+		res.Pushed = exports.pushed
 		res.ImageDigest = resp.ExporterResponse[exptypes.ExporterImageDigestKey]
 		res.ConfigDigest = resp.ExporterResponse[exptypes.ExporterImageConfigDigestKey]
+		res.ImageDescriptor, _ = imageDescriptor(resp.ExporterResponse) // export.go; nil if unreadable
 	}
 	res.Run = info.run
-	res.StandInImages = info.standIns
-	res.StandIn = len(info.standIns) > 0
+	res.Bases = info.bases
 	if info.steps != nil {
 		res.Vertices, res.Cached = tr.counts(info.steps)
 	}
+	res.Profile = tr.profile(start, info.steps) // timings.go
 	res.Duration = time.Since(start)
 	return res
 }
@@ -297,21 +370,25 @@ type buildError struct{ fn, daemon error }
 func (e *buildError) Error() string   { return e.fn.Error() }
 func (e *buildError) Unwrap() []error { return []error{e.fn, e.daemon} }
 
-// build is the gateway build function of one recipe: it resolves the base
-// images, solves the recipe's graph, runs the AfterSolve hook and returns
-// the image with its config.
-func (s *solver) build(ctx context.Context, gw gateway.Client, r llbdefs.Recipe, info *built, hooks bool) (*gateway.Result, error) {
+// build is the gateway build function of one target: it resolves the
+// base images, solves the target's graph for platform p, runs the
+// AfterSolve hook and the Check, and returns the image with its config.
+func (s *solver) build(ctx context.Context, gw gateway.Client, t Target, p ocispecs.Platform, info *built, hooks bool) (*gateway.Result, error) {
 	resolver := newConfigCache(gw, s.configs)
+	// With Pull, base images are resolved with force-pull (cold.go).
+	resolver.cfg = s.cfg
 	var base ocispecs.Image // scratch's config is empty
-	for _, ref := range r.Images() {
-		img, err := resolver.image(ctx, ref)
+	refs := t.Images
+	if t.Base != "" && !slices.Contains(refs, t.Base) {
+		refs = append(slices.Clone(refs), t.Base)
+	}
+	for _, ref := range refs {
+		img, dgst, err := resolver.image(ctx, ref, p)
 		if err != nil {
 			return nil, err
 		}
-		if img.Config.Labels[StandInLabel] == "true" {
-			info.standIns = append(info.standIns, ref)
-		}
-		if ref == r.RunImage() {
+		info.bases = append(info.bases, BaseImage{Ref: ref, Digest: dgst.String(), Labels: maps.Clone(img.Config.Labels)})
+		if ref == t.Base {
 			base = img
 			ids := make([]string, 0, len(img.RootFS.DiffIDs))
 			for _, d := range img.RootFS.DiffIDs {
@@ -321,9 +398,18 @@ func (s *solver) build(ctx context.Context, gw gateway.Client, r llbdefs.Recipe,
 		}
 	}
 
-	def, err := r.Definition(ctx, llbdefs.Sources{Samples: llbdefs.SamplesSource(), Resolver: resolver, CompilerCache: s.cfg.compilerCache, Epoch: s.cfg.epoch})
+	in := BuildInput{Resolver: resolver, Platform: p}
+	if s.cfg.epoch != nil {
+		e := *s.cfg.epoch
+		in.Epoch = &e
+	}
+	st, err := t.graph(ctx, in)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("the graph of %s: %w", t.Name, err)
+	}
+	def, err := s.cfg.marshal(ctx, st, p) // cold.go: NoCache, Pull
+	if err != nil {
+		return nil, fmt.Errorf("marshal %s: %w", t.Name, err)
 	}
 	info.steps = definitionSteps(def.Def)
 
@@ -339,41 +425,52 @@ func (s *solver) build(ctx context.Context, gw gateway.Client, r llbdefs.Recipe,
 	}
 	ref, err := res.SingleRef()
 	if err != nil {
-		return nil, fmt.Errorf("solve %s: %w", r.Name, err)
+		return nil, fmt.Errorf("solve %s: %w", t.Name, err)
 	}
 
 	info.built = true
-	img := r.ImageConfig(base)
+	img := t.Config.Apply(base, t.Base == "", p)
 	if hooks && s.cfg.afterSolve != nil {
-		if err := s.cfg.afterSolve(ctx, gw, ref, r, img); err != nil {
-			return nil, fmt.Errorf("after solving %s: %w", r.Name, err)
+		if err := s.cfg.afterSolve(ctx, gw, ref, t, img); err != nil {
+			return nil, fmt.Errorf("after solving %s: %w", t.Name, err)
 		}
 	}
-	if hooks && s.cfg.test != nil {
-		info.run = RunImage(ctx, gw, ref, r, img, *s.cfg.test)
+	if hooks && s.cfg.test != nil && t.Check != nil {
+		info.run = s.runCheck(ctx, gw, ref, img, p, *t.Check) // run.go
 	}
 	cfg, err := json.Marshal(img)
 	if err != nil {
-		return nil, fmt.Errorf("image config of %s: %w", r.Name, err)
+		return nil, fmt.Errorf("image config of %s: %w", t.Name, err)
 	}
 	out := gateway.NewResult()
 	out.SetRef(ref)
 	out.AddMeta(exptypes.ExporterImageConfigKey, cfg)
 	if err := markBaseLayers(out, base); err != nil { // epoch.go
-		return nil, fmt.Errorf("%s: %w", r.Name, err)
+		return nil, fmt.Errorf("%s: %w", t.Name, err)
 	}
 	return out, nil
 }
 
+// graph calls t's LLB function; a panic in it is its error.
+func (t Target) graph(ctx context.Context, in BuildInput) (st llb.State, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("the LLB function panicked: %v", p)
+		}
+	}()
+	return t.LLB(ctx, in)
+}
+
 // A configCache resolves image configs through a build's gateway, each
-// image once per run: the configs read for the stand-in labels and the run
-// image are the ones the graph is marshalled with, and every recipe of a
-// run sees the same digest for a tag (a configStore shared by the run's
-// builds), which also spares a registry round trip per base image and
-// recipe.
+// image once per run and platform: the configs reported in Result.Bases
+// and the Base's are the ones the graph is marshalled with, and every
+// target of a run sees the same digest for a tag (a configStore shared by
+// the run's builds), which also spares a registry round trip per base
+// image and target.
 type configCache struct {
 	gw    gateway.Client
 	store *configStore
+	cfg   *config // the run's options (Pull); nil: none
 }
 
 // A configStore holds the image configs resolved in one run.
@@ -401,6 +498,11 @@ func newConfigCache(gw gateway.Client, store *configStore) *configCache {
 
 // ResolveImageConfig implements llb.ImageMetaResolver.
 func (c *configCache) ResolveImageConfig(ctx context.Context, ref string, opt sourceresolver.Opt) (string, digest.Digest, []byte, error) {
+	if opt.ImageOpt != nil {
+		iopt := *opt.ImageOpt
+		iopt.ResolveMode = c.cfg.resolveMode(iopt.ResolveMode) // cold.go
+		opt.ImageOpt = &iopt
+	}
 	key := ref
 	if opt.ImageOpt != nil {
 		key += "|" + opt.ImageOpt.ResolveMode
@@ -424,19 +526,19 @@ func (c *configCache) ResolveImageConfig(ctx context.Context, ref string, opt so
 	return name, dgst, dt, nil
 }
 
-// image returns ref's config for the recipes' platform.
-func (c *configCache) image(ctx context.Context, ref string) (ocispecs.Image, error) {
-	p := llbdefs.Platform()
-	_, _, dt, err := c.ResolveImageConfig(ctx, ref, sourceresolver.Opt{
+// image returns ref's config for platform p, and the digest ref resolved
+// to.
+func (c *configCache) image(ctx context.Context, ref string, p ocispecs.Platform) (ocispecs.Image, digest.Digest, error) {
+	_, dgst, dt, err := c.ResolveImageConfig(ctx, ref, sourceresolver.Opt{
 		LogName:  "[internal] load metadata for " + ref,
 		ImageOpt: &sourceresolver.ResolveImageOpt{Platform: &p, ResolveMode: llb.ResolveModeDefault.String()},
 	})
 	if err != nil {
-		return ocispecs.Image{}, err
+		return ocispecs.Image{}, "", err
 	}
 	var img ocispecs.Image
 	if err := json.Unmarshal(dt, &img); err != nil {
-		return ocispecs.Image{}, fmt.Errorf("config of %s: %w", ref, err)
+		return ocispecs.Image{}, "", fmt.Errorf("config of %s: %w", ref, err)
 	}
-	return img, nil
+	return img, dgst, nil
 }

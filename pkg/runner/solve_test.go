@@ -21,8 +21,6 @@ import (
 	"github.com/moby/buildkit/client"
 	gateway "github.com/moby/buildkit/frontend/gateway/client"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
-
-	"github.com/minikit/minikit/pkg/llbdefs"
 )
 
 // samplesDir makes a samples directory holding hello.c.
@@ -79,33 +77,38 @@ func byName(results []Result) map[string]Result {
 	return m
 }
 
-// TestSolveDaemon solves recipes that need no base image on a real
+// TestSolveDaemon solves targets that need no base image on a real
 // buildkitd: successes, an expected and two unexpected failures, a stage
-// shared by two recipes, every export at once, and the AfterSolve hook.
+// shared by two targets, every export at once, and the AfterSolve hook.
 func TestSolveDaemon(t *testing.T) {
 	c := startBuildkitd(t)
-	samples := samplesDir(t)
 	out := t.TempDir()
 	ociDir, dockerDir := filepath.Join(out, "oci"), filepath.Join(out, "docker")
 
-	shared := llbdefs.Scratch().Copy("hello.c", "/src/")
-	recipes := []llbdefs.Recipe{
-		{Name: "t.ok", Final: llbdefs.Scratch().Copy("hello.c", "/"), Cmd: llbdefs.Exec("/hello"), Expect: llbdefs.Works},
-		{Name: "t.shared-a", Final: llbdefs.Scratch().Env("A", "1").CopyFrom(shared, "/src/hello.c", "/a.c"), Cmd: llbdefs.Exec("/a"), Expect: llbdefs.Works},
-		{Name: "t.shared-b", Final: llbdefs.Scratch().Workdir("/w").CopyFrom(shared, "/src/hello.c", "b.c"), Cmd: llbdefs.Shell("./b"), Expect: llbdefs.CannotStart},
-		{Name: "t.err", Final: llbdefs.Scratch().CopyFrom(llbdefs.Scratch(), "/nope", "/"), Cmd: llbdefs.Exec("/nope"), Expect: llbdefs.BuildFails},
-		{Name: "t.copy-fails", Final: llbdefs.Scratch().Copy("missing.c", "/"), Cmd: llbdefs.Exec("/x"), Expect: llbdefs.Works},
-		{Name: "t.run-fails", Final: llbdefs.Scratch().Copy("hello.c", "/").Run("true"), Cmd: llbdefs.Exec("/x"), Expect: llbdefs.Works},
-		{Name: "t.builds.err", Final: llbdefs.Scratch().Copy("hello.c", "/"), Cmd: llbdefs.Exec("/x"), Expect: llbdefs.BuildFails},
+	src := testSource(t)
+	shared := scratch().copy("hello.c", "/src/")
+	tg := func(name string, final tstage, cfg ImageConfig, buildFails bool) Target {
+		t := target(name, src, final, cfg)
+		t.ExpectBuildFailure = buildFails
+		return t
+	}
+	recipes := []Target{
+		tg("t.ok", scratch().copy("hello.c", "/"), ImageConfig{Cmd: argv("/hello")}, false),
+		tg("t.shared-a", scratch().copyFrom(shared, "/src/hello.c", "/a.c"), ImageConfig{Env: []string{"A=1"}, Cmd: argv("/a")}, false),
+		tg("t.shared-b", scratch().workdir("/w").copyFrom(shared, "/src/hello.c", "b.c"), ImageConfig{WorkingDir: "/w", Cmd: shell("./b")}, false),
+		tg("t.err", scratch().copyFrom(scratch(), "/nope", "/"), ImageConfig{Cmd: argv("/nope")}, true),
+		tg("t.copy-fails", scratch().copy("missing.c", "/"), ImageConfig{Cmd: argv("/x")}, false),
+		tg("t.run-fails", scratch().copy("hello.c", "/").run("true"), ImageConfig{Cmd: argv("/x")}, false),
+		tg("t.builds.err", scratch().copy("hello.c", "/"), ImageConfig{Cmd: argv("/x")}, true),
 		// Expected not to build; it builds, and then the hook fails.
-		{Name: "t.builds-hook-fails.err", Final: llbdefs.Scratch().Copy("hello.c", "/h"), Cmd: llbdefs.Exec("/x"), Expect: llbdefs.BuildFails},
+		tg("t.builds-hook-fails.err", scratch().copy("hello.c", "/h"), ImageConfig{Cmd: argv("/x")}, true),
 		// Nothing listens on port 1: the base image cannot be resolved.
-		{Name: "t.no-base", Final: llbdefs.From("127.0.0.1:1/minikit/missing:1").Copy("hello.c", "/"), Cmd: llbdefs.Exec("/x"), Expect: llbdefs.Works},
+		tg("t.no-base", from("127.0.0.1:1/minikit/missing:1").copy("hello.c", "/"), ImageConfig{Cmd: argv("/x")}, false),
 	}
 
 	var mu sync.Mutex
 	hooked := map[string]ocispecs.Image{}
-	hook := func(ctx context.Context, gw gateway.Client, ref gateway.Reference, r llbdefs.Recipe, img ocispecs.Image) error {
+	hook := func(ctx context.Context, gw gateway.Client, ref gateway.Reference, r Target, img ocispecs.Image) error {
 		if r.Name == "t.builds-hook-fails.err" {
 			return errors.New("hook failed")
 		}
@@ -127,8 +130,8 @@ func TestSolveDaemon(t *testing.T) {
 	var progress bytes.Buffer
 	start := time.Now()
 	results, err := Solve(context.Background(), c, recipes,
-		SamplesDir(samples), Parallel(len(recipes)), Image(), OCI(ociDir), Docker(dockerDir),
-		Progress(&progress, "plain"), AfterSolve(hook))
+		Parallel(len(recipes)), Image(), OCI(ociDir), Docker(dockerDir),
+		Progress(&progress, "plain"), AfterSolve(hook), NameTemplate("docker.io/library/minikit:{name}"), Product("runner-test"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,8 +205,8 @@ func TestSolveDaemon(t *testing.T) {
 		if names := tarNames(t, dockerTar); !slices.Contains(names, "manifest.json") {
 			t.Errorf("%s: docker tarball holds %v", name, names)
 		}
-		if r.Vertices == 0 || r.Duration <= 0 || r.StandIn {
-			t.Errorf("%s: %d steps, duration %s, stand-in %v", name, r.Vertices, r.Duration, r.StandIn)
+		if r.Vertices == 0 || r.Duration <= 0 || len(r.Bases) != 0 {
+			t.Errorf("%s: %d steps, duration %s, bases %v", name, r.Vertices, r.Duration, r.Bases)
 		}
 		if _, ok := hooked[name]; !ok {
 			t.Errorf("%s: AfterSolve not called", name)
@@ -234,13 +237,16 @@ func TestSolveDaemon(t *testing.T) {
 	}
 
 	// Again: everything comes from the cache, same digests.
-	again, err := Solve(context.Background(), c, recipes[:1], SamplesDir(samples), OCI(ociDir))
+	again, err := Solve(context.Background(), c, recipes[:1], OCI(ociDir))
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := again[0]
 	if r.Status != StatusOK || r.Cached != r.Vertices || r.Vertices == 0 {
 		t.Errorf("second solve of t.ok: %s, %d/%d cached", r.Status, r.Cached, r.Vertices)
+	}
+	if r.ImageName != "docker.io/library/t.ok:latest" { // the default template
+		t.Errorf("second solve of t.ok: image name %q", r.ImageName)
 	}
 	if r.ConfigDigest != res["t.ok"].ConfigDigest {
 		t.Errorf("second solve: config digest %s, first %s", r.ConfigDigest, res["t.ok"].ConfigDigest)
@@ -253,18 +259,19 @@ func TestSolveDaemon(t *testing.T) {
 func TestSolveDaemonCancel(t *testing.T) {
 	c := startBuildkitd(t)
 	out := t.TempDir()
-	var recipes []llbdefs.Recipe
+	src := testSource(t)
+	var recipes []Target
 	for _, n := range []string{"c.first", "c.second", "c.third"} {
-		recipes = append(recipes, llbdefs.Recipe{Name: n, Final: llbdefs.Scratch().Copy("hello.c", "/"+n), Cmd: llbdefs.Exec("/x"), Expect: llbdefs.Works})
+		recipes = append(recipes, target(n, src, scratch().copy("hello.c", "/"+n), ImageConfig{Cmd: argv("/x")}))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	hook := func(hctx context.Context, _ gateway.Client, _ gateway.Reference, r llbdefs.Recipe, _ ocispecs.Image) error {
+	hook := func(hctx context.Context, _ gateway.Client, _ gateway.Reference, r Target, _ ocispecs.Image) error {
 		cancel() // as Ctrl-C would, while the first recipe is being built
 		<-hctx.Done()
 		return hctx.Err()
 	}
-	results, err := Solve(ctx, c, recipes, SamplesDir(samplesDir(t)), Parallel(1), OCI(out), AfterSolve(hook))
+	results, err := Solve(ctx, c, recipes, Parallel(1), OCI(out), AfterSolve(hook))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,8 +289,9 @@ func TestSolveDaemonCancel(t *testing.T) {
 }
 
 func TestSolveSetupErrors(t *testing.T) {
-	ok := []llbdefs.Recipe{{Name: "a", Final: llbdefs.Scratch()}}
-	if _, err := Solve(context.Background(), nil, ok, SamplesDir(t.TempDir())); err == nil {
+	src := testSource(t)
+	ok := []Target{target("a", src, scratch(), ImageConfig{})}
+	if _, err := Solve(context.Background(), nil, ok); err == nil {
 		t.Error("nil client accepted")
 	}
 	c, err := client.New(context.Background(), "unix:///nonexistent/bk.sock") // never dialled
@@ -293,22 +301,35 @@ func TestSolveSetupErrors(t *testing.T) {
 	defer c.Close()
 	file := filepath.Join(t.TempDir(), "file")
 	os.WriteFile(file, nil, 0o644)
+	other := testSource(t) // the same name, another filesystem
+	noLLB := target("n", src, scratch(), ImageConfig{})
+	noLLB.LLB = nil
 	cases := map[string]struct {
-		recipes []llbdefs.Recipe
+		targets []Target
 		opts    []Option
 	}{
-		"SamplesDir option is required": {ok, nil},
-		"not a directory":               {ok, []Option{SamplesDir(file)}},
-		"valid image tag":               {[]llbdefs.Recipe{{Name: "a/b"}}, []Option{SamplesDir(t.TempDir())}},
-		"given twice":                   {[]llbdefs.Recipe{{Name: "a"}, {Name: "a"}}, []Option{SamplesDir(t.TempDir())}},
-		"export oci=":                   {ok, []Option{SamplesDir(t.TempDir()), OCI(filepath.Join(file, "sub"))}},
-		"progress display":              {ok, []Option{SamplesDir(t.TempDir()), Progress(&bytes.Buffer{}, "tty")}},
+		"valid image tag":           {[]Target{target("a/b", src, scratch(), ImageConfig{})}, nil},
+		"given twice":               {[]Target{ok[0], ok[0]}, nil},
+		"two different filesystems": {[]Target{ok[0], target("b", other, scratch(), ImageConfig{})}, nil},
+		"no LLB function":           {[]Target{noLLB}, nil},
+		"has no filesystem":         {[]Target{target("a", Source{Name: "x"}, scratch(), ImageConfig{})}, nil},
+		"env \"NOEQ\"":              {[]Target{target("a", src, scratch(), ImageConfig{Env: []string{"NOEQ"}})}, nil},
+		"exposed port":              {[]Target{target("a", src, scratch(), ImageConfig{ExposedPorts: []string{"http"}})}, nil},
+		"probe port 0":              {[]Target{func() Target { t := ok[0]; t.Check = &Check{Probe: &Probe{}}; return t }()}, nil},
+		`image name "Up:latest"`:    {[]Target{target("Up", src, scratch(), ImageConfig{})}, []Option{NameTemplate("{name}:latest")}},
+		"export oci=":               {ok, []Option{OCI(filepath.Join(file, "sub"))}},
+		"progress display":          {ok, []Option{Progress(&bytes.Buffer{}, "tty")}},
 	}
 	for want, tc := range cases {
-		_, err := Solve(context.Background(), c, tc.recipes, tc.opts...)
+		_, err := Solve(context.Background(), c, tc.targets, tc.opts...)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v; want one containing %q", err, want)
 		}
+	}
+	// Two targets may share one Source value.
+	shared := []Target{ok[0], target("b", src, scratch(), ImageConfig{})}
+	if _, err := newSolver(shared, nil); err != nil {
+		t.Errorf("a shared source: %v", err)
 	}
 }
 
@@ -324,9 +345,13 @@ func TestSolveDaemonCancelExport(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(samples, "big"), big, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	recipes := []llbdefs.Recipe{
-		{Name: "c.big", Final: llbdefs.Scratch().Copy("big", "/"), Cmd: llbdefs.Exec("/x"), Expect: llbdefs.Works},
-		{Name: "c.big2", Final: llbdefs.Scratch().Copy("big", "/2"), Cmd: llbdefs.Exec("/x"), Expect: llbdefs.Works},
+	src, err := DirSource(testSourceName, samples)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recipes := []Target{
+		target("c.big", src, scratch().copy("big", "/"), ImageConfig{Cmd: argv("/x")}),
+		target("c.big2", src, scratch().copy("big", "/2"), ImageConfig{Cmd: argv("/x")}),
 	}
 	out := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -350,7 +375,7 @@ func TestSolveDaemonCancelExport(t *testing.T) {
 		}
 	}()
 	start := time.Now()
-	results, err := Solve(ctx, c, recipes, SamplesDir(samples), OCI(out), Docker(out))
+	results, err := Solve(ctx, c, recipes, OCI(out), Docker(out))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -402,9 +427,12 @@ func TestSolveDaemonCancelReleasesContainers(t *testing.T) {
 	c := startBuildkitd(t)
 	base := pushBase(t)
 	marker := fmt.Sprintf("sleep %d", 100000+os.Getpid()) // this test's runs only
-	var recipes []llbdefs.Recipe
+	src := testSource(t)
+	var recipes []Target
 	for _, n := range []string{"k.one", "k.two"} {
-		recipes = append(recipes, llbdefs.Recipe{Name: n, Final: llbdefs.From(base).Copy("hello.c", n), Cmd: llbdefs.Shell(marker), Expect: llbdefs.Works})
+		tg := target(n, src, from(base).copy("hello.c", n), ImageConfig{Cmd: shell(marker)})
+		tg.Check = works()
+		recipes = append(recipes, tg)
 	}
 	out := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -420,7 +448,7 @@ func TestSolveDaemonCancelReleasesContainers(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}()
-	results, err := Solve(ctx, c, recipes, SamplesDir(samplesDir(t)), OCI(out), Test(TestOptions{Timeout: 10 * time.Minute}))
+	results, err := Solve(ctx, c, recipes, OCI(out), Test(TestOptions{Timeout: 10 * time.Minute}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -457,9 +485,12 @@ func TestSolveDaemonKilled(t *testing.T) {
 			}
 		}
 	})
-	var recipes []llbdefs.Recipe
+	src := testSource(t)
+	var recipes []Target
 	for _, n := range []string{"x.one", "x.two", "x.waits"} {
-		recipes = append(recipes, llbdefs.Recipe{Name: n, Final: llbdefs.From(base).Copy("hello.c", n), Cmd: llbdefs.Shell(marker), Expect: llbdefs.Works})
+		tg := target(n, src, from(base).copy("hello.c", n), ImageConfig{Cmd: shell(marker)})
+		tg.Check = works()
+		recipes = append(recipes, tg)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -474,7 +505,7 @@ func TestSolveDaemonKilled(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}()
-	results, err := Solve(ctx, c, recipes, SamplesDir(samplesDir(t)), NoExport(), Parallel(2), Test(TestOptions{Timeout: 10 * time.Minute}))
+	results, err := Solve(ctx, c, recipes, NoExport(), Parallel(2), Test(TestOptions{Timeout: 10 * time.Minute}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,18 +8,22 @@ import (
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/solver/pb"
 	digest "github.com/opencontainers/go-digest"
+
+	"github.com/minikit/minikit/pkg/timings"
 )
 
 // logTail is how many lines of a failed step's output a Result keeps.
 const logTail = 20
 
 // A tracker reads one build's status stream: which steps ran, which came
-// from the cache, which failed and what they printed. It is fed from one
-// goroutine and read once the stream is closed.
+// from the cache, which failed and what they printed, and when each ran
+// (timings.go). It is fed from one goroutine and read once the stream is
+// closed.
 type tracker struct {
 	vertices map[digest.Digest]*vertexState
 	order    []digest.Digest // first-seen order
 	failed   digest.Digest   // the first step that failed other than by cancellation
+	rec      *timings.Recorder
 }
 
 type vertexState struct {
@@ -30,7 +34,7 @@ type vertexState struct {
 }
 
 func newTracker() *tracker {
-	return &tracker{vertices: map[digest.Digest]*vertexState{}}
+	return &tracker{vertices: map[digest.Digest]*vertexState{}, rec: timings.NewRecorder()}
 }
 
 func (t *tracker) vertex(d digest.Digest) *vertexState {
@@ -44,6 +48,7 @@ func (t *tracker) vertex(d digest.Digest) *vertexState {
 }
 
 func (t *tracker) add(ss *client.SolveStatus) {
+	t.rec.Add(ss)
 	for _, cv := range ss.Vertexes {
 		v := t.vertex(cv.Digest)
 		if cv.Name != "" {
@@ -82,10 +87,10 @@ func isCancellation(msg string) bool {
 }
 
 // counts returns how many steps were seen and how many were cached,
-// counting only the steps in steps (all of them when steps is nil).
-func (t *tracker) counts(steps map[digest.Digest]bool) (total, cached int) {
+// counting only the build steps of steps (all of them when steps is nil).
+func (t *tracker) counts(steps stepKinds) (total, cached int) {
 	for d, v := range t.vertices {
-		if steps != nil && !steps[d] {
+		if steps != nil && !steps.isStep(d) {
 			continue
 		}
 		total++
@@ -113,20 +118,46 @@ func (t *tracker) failure() (string, []string) {
 	return v.name, lines
 }
 
-// definitionSteps returns the digests of a definition's build steps
-// (copies, runs, directories made), the digests they carry in the status
-// stream. Sources are left out: BuildKit transfers the samples and
-// re-resolves each image's tag in every build and never reports either as
-// cached, so with them a recipe found entirely in the cache could not
-// show Cached == Vertices.
-func definitionSteps(def [][]byte) map[digest.Digest]bool {
-	m := make(map[digest.Digest]bool, len(def))
+// stepKinds are the operations of a build's definition, by the digest
+// their vertices carry in the status stream: each one's category, and
+// whether it is a build step (not a source).
+type stepKinds map[digest.Digest]stepKind
+
+type stepKind struct {
+	cat    timings.Category
+	source bool
+}
+
+// isStep reports whether d is one of the definition's build steps.
+func (s stepKinds) isStep(d digest.Digest) bool {
+	k, ok := s[d]
+	return ok && !k.source
+}
+
+// categories returns every operation's category.
+func (s stepKinds) categories() map[digest.Digest]timings.Category {
+	m := make(map[digest.Digest]timings.Category, len(s))
+	for d, k := range s {
+		m[d] = k.cat
+	}
+	return m
+}
+
+// definitionSteps returns the operations of a definition: its build
+// steps (copies, runs, directories made) and its sources, each with the
+// digest it carries in the status stream. Only build steps are counted
+// (counts): BuildKit transfers the local sources and re-resolves each
+// image's tag in every build and never reports either as cached, so with
+// them a target found entirely in the cache could not show Cached ==
+// Vertices.
+func definitionSteps(def [][]byte) stepKinds {
+	m := make(stepKinds, len(def))
 	for _, dt := range def {
 		var op pb.Op
-		if err := op.Unmarshal(dt); err == nil && (op.Op == nil || op.GetSource() != nil) {
-			continue // the definition's terminal entry, or a source
+		if err := op.Unmarshal(dt); err != nil || op.Op == nil {
+			continue // the definition's terminal entry
 		}
-		m[digest.FromBytes(dt)] = true
+		m[digest.FromBytes(dt)] = stepKind{cat: timings.OpCategory(&op), source: op.GetSource() != nil}
 	}
 	return m
 }

@@ -3,13 +3,15 @@ package runner
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/moby/buildkit/client"
 	digest "github.com/opencontainers/go-digest"
 
-	"github.com/minikit/minikit/pkg/llbdefs"
+	"github.com/minikit/minikit/pkg/timings"
 )
 
 func vtx(name string, mods ...func(*client.Vertex)) *client.Vertex {
@@ -32,7 +34,8 @@ func TestTrackerCounts(t *testing.T) {
 	if total, c := tr.counts(nil); total != 4 || c != 2 {
 		t.Errorf("counts(all) = %d, %d; want 4, 2", total, c)
 	}
-	steps := map[digest.Digest]bool{digest.FromString("pull"): true, digest.FromString("copy"): true, digest.FromString("run"): true, digest.FromString("never seen"): true}
+	steps := stepKinds{digest.FromString("pull"): {}, digest.FromString("copy"): {}, digest.FromString("run"): {}, digest.FromString("never seen"): {},
+		digest.FromString("a source"): {source: true}}
 	if total, c := tr.counts(steps); total != 3 || c != 2 {
 		t.Errorf("counts(steps) = %d, %d; want 3, 2", total, c)
 	}
@@ -105,12 +108,70 @@ func TestLabelExport(t *testing.T) {
 }
 
 func TestDefinitionSteps(t *testing.T) {
-	r := llbdefs.Recipe{Name: "s", Final: llbdefs.From("docker.io/library/x:1").Copy("a.c", ".").Run("cc a.c").Workdir("/w")}
-	def, err := r.Definition(context.Background(), llbdefs.DefaultSources())
+	st := from("docker.io/library/x:1").copy("a.c", ".").run("cc a.c").workdir("/w").state(BuildInput{Platform: amd64})
+	def, err := st.Marshal(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(definitionSteps(def.Def)); n != 3 { // COPY, RUN, WORKDIR's mkdir
-		t.Errorf("%d steps in %d definition entries; want 3", n, len(def.Def))
+	kinds := definitionSteps(def.Def)
+	var steps, sources []timings.Category
+	for d, k := range kinds {
+		if k.source {
+			sources = append(sources, k.cat)
+		} else if kinds.isStep(d) {
+			steps = append(steps, k.cat)
+		}
+	}
+	slices.Sort(steps)
+	// COPY, RUN, WORKDIR's mkdir; the image and the local source.
+	if want := []timings.Category{timings.Compile, timings.Copy, timings.Copy}; !slices.Equal(steps, want) {
+		t.Errorf("steps %v in %d definition entries; want %v", steps, len(def.Def), want)
+	}
+	slices.Sort(sources)
+	if want := []timings.Category{timings.Context, timings.Pull}; !slices.Equal(sources, want) {
+		t.Errorf("sources %v; want %v", sources, want)
+	}
+}
+
+// The tracker records each step's times for the target's profile, with
+// the categories of the target's definition and the measurement.
+func TestTrackerProfile(t *testing.T) {
+	st := from("docker.io/library/x:1").copy("a.c", ".").run("cc a.c").state(BuildInput{Platform: amd64})
+	def, err := st.Marshal(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := definitionSteps(def.Def)
+	start := time.Now()
+	ts := func(d time.Duration) *time.Time { x := start.Add(d); return &x }
+	tr := newTracker()
+	var ss client.SolveStatus
+	for d, k := range kinds {
+		v := &client.Vertex{Digest: d, Name: string(k.cat), Started: ts(time.Second), Completed: ts(2 * time.Second)}
+		ss.Vertexes = append(ss.Vertexes, v)
+	}
+	ss.Vertexes = append(ss.Vertexes, &client.Vertex{Digest: digest.FromString("export"), Name: "exporting to image",
+		Started: ts(3 * time.Second), Completed: ts(4 * time.Second)})
+	tr.add(&ss)
+	tr.measured("t", start.Add(4*time.Second))
+	p := tr.profile(start, kinds)
+	got := map[timings.Category]int{}
+	for _, s := range p.Steps {
+		got[s.Category]++
+		if s.Category == timings.Export && (s.StartMS != 3000 || s.RunningMS != 1000) {
+			t.Errorf("export step %+v", s)
+		}
+	}
+	want := map[timings.Category]int{timings.Pull: 1, timings.Context: 1, timings.Copy: 1, timings.Compile: 1, timings.Export: 1, timings.Measure: 1}
+	if !maps.Equal(got, want) {
+		t.Errorf("categories %v; want %v", got, want)
+	}
+	if p.WallMS < 4000 {
+		t.Errorf("wall %d ms; the measurement ended 4 s after the start", p.WallMS)
+	}
+	// Without a definition (a build that failed before marshalling its
+	// graph), steps are classified by name.
+	if p := newTracker().profile(start, nil); p == nil || len(p.Steps) != 0 {
+		t.Errorf("empty profile %+v", p)
 	}
 }

@@ -1,7 +1,7 @@
 // Command standins builds and serves minikit's stand-in base images. It is
 // a test harness for package standin; minikit's CLI wraps the same calls.
 //
-//	standins build [--only a,b] [--dir DIR] [--work DIR]
+//	standins build [--only a,b] [--platform linux/amd64,linux/arm64] [--dir DIR] [--work DIR]
 //	standins serve [--listen 127.0.0.1:5000] [--dir DIR] [--secret-file FILE]
 //	standins list
 package main
@@ -23,7 +23,7 @@ import (
 )
 
 const usage = `usage:
-  standins build [--only NAME[,NAME...]] [--dir DIR] [--work DIR]
+  standins build [--only NAME[,NAME...]] [--platform P[,P...]] [--dir DIR] [--work DIR]
   standins serve [--listen 127.0.0.1:5000] [--dir DIR] [--secret-file FILE]
   standins list
 `
@@ -64,13 +64,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		dir := fs.String("dir", defaultDir(herr, home.StandIns), "OCI image layout directory")
 		work := fs.String("work", "", "work and cache directory (default: DIR.work)")
 		registry := fs.String("registry", "127.0.0.1:5000", "host:port of the registry that will serve the package index the python stand-ins' pip uses")
+		platform := fs.String("platform", standin.DefaultPlatforms(), "comma-separated platforms: linux/amd64, linux/arm64")
 		if err := parse(fs, args[1:]); err != nil {
 			return err
+		}
+		platforms, err := standin.ParsePlatforms(*platform)
+		if err != nil {
+			return usageError{err.Error()}
 		}
 		if *dir == "" {
 			return usageError{"--dir is required (no state directory: " + errString(herr) + ")"}
 		}
-		opts := []standin.Option{standin.Progress(stdout), standin.IndexAddr(*registry)}
+		opts := []standin.Option{standin.Progress(stdout), standin.IndexAddr(*registry), standin.Platforms(platforms...)}
 		if *only != "" {
 			var names []string
 			for _, n := range strings.Split(*only, ",") {
@@ -93,7 +98,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			if b.Repaired != "" {
 				state += " (repaired: " + b.Repaired + ")"
 			}
-			fmt.Fprintf(stdout, "%-32s %8.1f MB  %d layers  %s  %s\n", b.Name, float64(b.Size)/1e6, b.Layers, b.Digest.String()[:19], state)
+			fmt.Fprintf(stdout, "%-32s %8.1f MB  %d layers  %s  %s\n", b.Label(), float64(b.Size)/1e6, b.Layers, b.Digest.String()[:19], state)
 		}
 		if err != nil {
 			return err
