@@ -29,6 +29,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -44,6 +45,7 @@ import (
 	"github.com/minikit/minikit/internal/paths"
 	"github.com/minikit/minikit/pkg/bake"
 	"github.com/minikit/minikit/pkg/llbdefs"
+	"github.com/minikit/minikit/pkg/runner"
 	"github.com/minikit/minikit/pkg/timings"
 	"github.com/minikit/minikit/samples"
 )
@@ -56,6 +58,11 @@ const (
 	// image measured, the Go build stages sharing one compiler cache
 	// seeded from whatsmyip.golang's image; --timings for the profile.
 	Solve Mode = "solve"
+	// SolveLayers is Solve on a fresh daemon, but with the machine's
+	// layer measurements kept (the measurement cache's layer records, as
+	// an earlier run on the machine left them; the images' own
+	// measurements emptied): the base images' layers are not read again.
+	SolveLayers Mode = "solve-layers"
 	// SolveLocked is Solve with --compiler-cache=locked: the shared
 	// compiler cache starts empty and is filled by whichever build gets
 	// it first (the lever before the seed).
@@ -74,11 +81,15 @@ const (
 )
 
 // Modes lists every mode, in the order they run and are shown.
-func Modes() []Mode { return []Mode{Solve, SolveLocked, MinikitCache, Minikit, Sequential, Bake} }
+func Modes() []Mode {
+	return []Mode{Solve, SolveLayers, SolveLocked, MinikitCache, Minikit, Sequential, Bake}
+}
 
 // DefaultModes are the modes measured when none are named: all but
 // Sequential.
-func DefaultModes() []Mode { return []Mode{Solve, SolveLocked, MinikitCache, Minikit, Bake} }
+func DefaultModes() []Mode {
+	return []Mode{Solve, SolveLayers, SolveLocked, MinikitCache, Minikit, Bake}
+}
 
 // ParseMode reads a mode name.
 func ParseMode(s string) (Mode, error) {
@@ -97,6 +108,8 @@ func (m Mode) Describe() string {
 	switch m {
 	case Solve:
 		return "minikit solve (default: sizes measured, compiler cache seeded)"
+	case SolveLayers:
+		return "minikit solve (default), base layers measured before on this machine"
 	case SolveLocked:
 		return "minikit solve --compiler-cache=locked"
 	case MinikitCache:
@@ -115,14 +128,15 @@ func (m Mode) Describe() string {
 func (m Mode) minikit() bool { return m != Bake }
 
 // sizes reports whether the mode measures the images.
-func (m Mode) sizes() bool { return m == Solve || m == SolveLocked }
+func (m Mode) sizes() bool { return m == Solve || m == SolveLayers || m == SolveLocked }
 
 // A State is the daemon's state when a command starts.
 type State string
 
 const (
 	// Cold: buildkitd just started on an empty state directory; nothing
-	// pulled, nothing cached; minikit's measurement cache empty.
+	// pulled, nothing cached; minikit's measurement cache empty (but for
+	// its layer records in the SolveLayers mode).
 	Cold State = "cold"
 	// Warm: the same command just ran on this daemon; everything cached.
 	Warm State = "warm"
@@ -258,7 +272,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		for run := 1; run <= cfg.Runs; run++ {
 			for _, m := range cfg.Modes {
 				fmt.Fprintf(b.log, "bench: run %d/%d, %s: fresh buildkitd\n", run, cfg.Runs, m.Describe())
-				if err := b.fresh(ctx); err != nil {
+				if err := b.fresh(ctx, m); err != nil {
 					return nil, err
 				}
 				out, err := b.measure(ctx, m)
@@ -291,7 +305,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	} else {
 		for _, m := range cfg.Modes {
 			fmt.Fprintf(b.log, "bench: %s: fresh buildkitd, filled by an untimed run\n", m.Describe())
-			if err := b.fresh(ctx); err != nil {
+			if err := b.fresh(ctx, m); err != nil {
 				return nil, err
 			}
 			out, err := b.measure(ctx, m)
@@ -493,9 +507,10 @@ func (b *bench) prepare(ctx context.Context) error {
 	return nil
 }
 
-// fresh restarts the bench's buildkitd on an empty state directory and
-// checks that it holds no cache record.
-func (b *bench) fresh(ctx context.Context) error {
+// fresh restarts the bench's buildkitd on an empty state directory,
+// checks that it holds no cache record, and empties the measurement cache
+// for mode m (keeping its layer records for SolveLayers).
+func (b *bench) fresh(ctx context.Context, m Mode) error {
 	b.release()
 	if err := daemon.Stop(ctx, b.home); err != nil {
 		return fmt.Errorf("bench: stop buildkitd: %w", err)
@@ -503,9 +518,10 @@ func (b *bench) fresh(ctx context.Context) error {
 	if err := os.RemoveAll(filepath.Join(b.home.Buildkitd(), "root")); err != nil {
 		return fmt.Errorf("bench: empty the buildkitd state: %w", err)
 	}
-	// Cold for the measurements too: no image or layer measured before.
-	if err := os.RemoveAll(b.home.Measurements()); err != nil {
-		return fmt.Errorf("bench: empty the measurement cache: %w", err)
+	// Cold for the measurements too: no image measured before, nor any
+	// layer but with SolveLayers.
+	if err := b.emptyMeasurements(m == SolveLayers); err != nil {
+		return err
 	}
 	reg, err := connect.StandInRegistry(b.home, b.cfg.StandIns, b.cfg.Registry, b.cfg.Minikit)
 	if err != nil {
@@ -546,6 +562,40 @@ func (b *bench) fresh(ctx context.Context) error {
 		if out, err := b.buildx(ctx, "inspect", "--bootstrap", "--builder", b.builder); err != nil {
 			return fmt.Errorf("bench: docker-buildx inspect: %w\n%s", err, out)
 		}
+	}
+	return nil
+}
+
+// emptyMeasurements empties the measurement cache, but for its layer
+// records (runner.LayerCacheDir) when keepLayers.
+func (b *bench) emptyMeasurements(keepLayers bool) error {
+	dir := b.home.Measurements()
+	if !keepLayers {
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("bench: empty the measurement cache: %w", err)
+		}
+		return nil
+	}
+	layers := runner.LayerCacheDir(dir)
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		entries = nil
+	} else if err != nil {
+		return fmt.Errorf("bench: empty the measurement cache: %w", err)
+	}
+	kept := false
+	for _, e := range entries {
+		p := filepath.Join(dir, e.Name())
+		if p == layers {
+			kept = true
+			continue
+		}
+		if err := os.RemoveAll(p); err != nil {
+			return fmt.Errorf("bench: empty the measurement cache: %w", err)
+		}
+	}
+	if !kept {
+		fmt.Fprintf(b.log, "bench: no layer measured on this machine yet (run the solve mode before): as cold as solve\n")
 	}
 	return nil
 }

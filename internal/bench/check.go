@@ -105,7 +105,7 @@ const (
 // modeOptions are the llbdefs options a minikit mode compiles with.
 func modeOptions(m Mode) []llbdefs.TargetOption {
 	switch m {
-	case Solve, MinikitCache:
+	case Solve, SolveLayers, MinikitCache:
 		return []llbdefs.TargetOption{llbdefs.CompilerCache(true)}
 	case SolveLocked:
 		return []llbdefs.TargetOption{llbdefs.CompilerCache(true), llbdefs.CompilerCacheSeed(false)}

@@ -62,7 +62,7 @@ func (b *bench) args(m Mode, meta string) (bin string, args []string, dir string
 	}
 	args = []string{"solve", "--addr", b.addr, "--progress", "quiet", "--format", "json", "--metadata-file", meta}
 	switch m {
-	case Solve:
+	case Solve, SolveLayers:
 		args = append(args, "--timings")
 	case SolveLocked:
 		args = append(args, "--timings", "--compiler-cache=locked")

@@ -94,7 +94,7 @@ func TestBench(t *testing.T) {
 		t.Errorf("recipes %q, cpus %d", doc.Recipes, doc.CPUs)
 	}
 	want := map[string]int{"solve long-lived": 2, "bake long-lived": 2}
-	for _, m := range []string{"solve", "solve-locked", "minikit-cache", "minikit", "bake"} {
+	for _, m := range []string{"solve", "solve-layers", "solve-locked", "minikit-cache", "minikit", "bake"} {
 		for _, s := range []string{"cold", "warm"} {
 			want[m+" "+s] = 1
 		}
@@ -121,9 +121,9 @@ func TestBench(t *testing.T) {
 	for k := range want {
 		t.Errorf("row %s missing", k)
 	}
-	// 7 pairs of modes, cold and warm, and solve/bake long-lived.
-	if len(doc.Ratios) != 15 {
-		t.Errorf("%d ratios, want 15", len(doc.Ratios))
+	// 9 pairs of modes, cold and warm, and solve/bake long-lived.
+	if len(doc.Ratios) != 19 {
+		t.Errorf("%d ratios, want 19", len(doc.Ratios))
 	}
 	for _, r := range doc.Ratios {
 		if r.Wall == nil || *r.Wall <= 0 {
@@ -140,10 +140,10 @@ func TestBench(t *testing.T) {
 			t.Errorf("%s profile: top %+v, critical path %+v", p.Mode, p.Top, p.Critical)
 		}
 	}
-	if !modes["solve"] || !modes["solve-locked"] || len(modes) != 2 {
-		t.Errorf("profiles of %v; want solve and solve-locked", modes)
+	if !modes["solve"] || !modes["solve-layers"] || !modes["solve-locked"] || len(modes) != 3 {
+		t.Errorf("profiles of %v; want solve, solve-layers and solve-locked", modes)
 	}
-	if c := doc.Check; c == nil || len(c.Modes) != 4 || len(c.Recipes) != len(recipes) || !c.OK {
+	if c := doc.Check; c == nil || len(c.Modes) != 5 || len(c.Recipes) != len(recipes) || !c.OK {
 		t.Errorf("image check %+v", doc.Check)
 	} else {
 		for _, r := range c.Recipes {
