@@ -25,7 +25,11 @@ func (a app) bench(ctx context.Context, args []string) error {
 	runs := fs.Int("runs", 1, "repeat each measurement N times and report the median")
 	only := fs.String("only", "", "measure only cold or warm runs (default: both)")
 	format := fs.String("format", "table", "output: table or json")
-	modes := fs.String("modes", "", "comma list of what to measure (default all but sequential): solve, solve-locked, minikit-cache, minikit, sequential, bake")
+	var all []string
+	for _, m := range bench.Modes() {
+		all = append(all, string(m))
+	}
+	modes := fs.String("modes", "", "comma list of what to measure (default all but sequential): "+strings.Join(all, ", "))
 	pairs := fs.Int("pairs", 10, "then, on the last daemon, N alternating warm runs of solve (else minikit-cache) and bake: a daemon that has served earlier runs; 0 for none")
 	buildx := fs.String("buildx", "", "docker-buildx executable (default: next to minikit, else on PATH)")
 	dir := fs.String("dir", "", "the bench's state directory: its own buildkitd, emptied before each cold run (default: a temporary directory, removed afterwards)")

@@ -23,9 +23,9 @@ func (e growthError) Unwrap() error { return unexpectedError{e.n} }
 func (a app) compare(ctx context.Context, args []string) error {
 	fs := a.flags("compare", "[flags] OLD.json NEW.json")
 	var growth, compressedGrowth multiFlag
-	fs.Var(&growth, "max-growth", "growth limit of the uncompressed size, repeatable: relative (5%) or absolute (200kB, 1MiB: the --max-size syntax), "+
+	fs.Var(&growth, "max-growth", "growth `LIMIT` of the uncompressed size, repeatable: relative (5%) or absolute (200kB, 1MiB: the --max-size syntax), "+
 		"for every recipe or, as NAME=LIMIT, for a recipe name or glob ('hello-go.*=10%'); a recipe that grows by more fails the comparison (exit 1)")
-	fs.Var(&compressedGrowth, "max-compressed-growth", "the same, on the compressed size (the layer blobs: what a pull transfers)")
+	fs.Var(&compressedGrowth, "max-compressed-growth", "growth `LIMIT` of the compressed size (the layer blobs: what a pull transfers), as --max-growth")
 	format := fs.String("format", "table", "output: table, json, or markdown (for a CI job summary, $GITHUB_STEP_SUMMARY)")
 	all := fs.Bool("all", false, "table and markdown: list the unchanged recipes too")
 	if err := parse(fs, args); err != nil {

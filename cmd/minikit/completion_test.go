@@ -172,7 +172,7 @@ printf '%s\n' "${COMPREPLY[@]}"
 		{"minikit standins build --on", []string{"--only"}},
 		{"minikit help so", []string{"solve"}},
 		{"minikit completion f", []string{"fish"}},
-		{"minikit report -", []string{"--format", "-o"}},
+		{"minikit report -", []string{"--format", "--report", "-o"}},
 		{"minikit list --ex", []string{"--extras"}},
 		{"minikit nosuch ", nil},
 	} {
@@ -218,7 +218,7 @@ func TestFishCompletes(t *testing.T) {
 		{"minikit daemon st", []string{"start", "status", "stop"}},
 		{"minikit standins build --on", []string{"--only"}},
 		{"minikit help so", []string{"solve"}},
-		{"minikit report -", []string{"--format", "-o"}},
+		{"minikit report -", []string{"--format", "--report", "-o"}},
 	} {
 		prog := `source $argv[1]
 function minikit; test "$argv[1]" = __complete; and printf '%s\n' ` + strings.Join(recipes, " ") + `; end
@@ -287,7 +287,7 @@ func TestZshCompletes(t *testing.T) {
 		{"minikit help so", []string{"solve"}},
 		{"minikit report x", []string{"<files>"}},
 		{"minikit explore x", []string{"<dirs>"}},
-		{"minikit report -", []string{"--format", "-o"}},
+		{"minikit report -", []string{"--format", "--report", "-o"}},
 	} {
 		var quoted []string
 		for _, w := range strings.Split(tc.line, " ") {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/minikit/minikit/internal/connect"
 	"github.com/minikit/minikit/pkg/imagediff"
 	"github.com/minikit/minikit/pkg/llbdefs"
 	"github.com/minikit/minikit/pkg/runner"
@@ -19,7 +18,7 @@ func (a app) diff(ctx context.Context, args []string) error {
 	fs := a.flags("diff", "[flags] RECIPE-A RECIPE-B")
 	format := fs.String("format", "table", "output: table or json (text: the same as table)")
 	limit := fs.Int("limit", 20, "with --format table: paths listed per section, 0 for all")
-	addr := fs.String("addr", "", "buildkitd address; default $BUILDKIT_HOST, else minikit's private daemon")
+	bf := addBuilderFlags(fs, false)
 	samplesDir := fs.String("samples", "", "directory of sample programs (default: the ones built into minikit)")
 	// Flags may come before, between or after the two names.
 	var names []string
@@ -32,6 +31,9 @@ func (a app) diff(ctx context.Context, args []string) error {
 		}
 		names = append(names, fs.Arg(0))
 		args = fs.Args()[1:]
+	}
+	if err := bf.check(); err != nil {
+		return err
 	}
 	switch {
 	case len(names) != 2:
@@ -63,7 +65,7 @@ func (a app) diff(ctx context.Context, args []string) error {
 		return err
 	}
 	defer os.RemoveAll(out)
-	conn, err := connect.Open(ctx, connect.Options{Addr: *addr, Home: home, Log: a.stderr})
+	conn, err := bf.open(ctx, home, a)
 	if err != nil {
 		return err
 	}
@@ -76,7 +78,7 @@ func (a app) diff(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	results, err := runner.Solve(ctx, conn.Client, targets, runner.OCI(out), runner.Progress(a.stderr, "quiet"),
+	results, err := runner.Solve(ctx, conn.Client, targets, runner.OCI(out), bf.runnerProgress(a),
 		runner.Product(llbdefs.Product), runner.NameTemplate(llbdefs.ImageNameTemplate))
 	if err != nil {
 		return err

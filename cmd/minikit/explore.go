@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/minikit/minikit/internal/atomicfile"
-	"github.com/minikit/minikit/internal/connect"
 	"github.com/minikit/minikit/internal/paths"
 	"github.com/minikit/minikit/pkg/explore"
 	"github.com/minikit/minikit/pkg/report"
@@ -29,7 +28,7 @@ func (a app) explore(ctx context.Context, args []string) error {
 	var spec explore.CheckSpec
 	var envs, outputs multiFlag
 	argsFlag := fs.String("args", "", "run the program with these arguments instead of the image's Cmd (split as a shell splits words)")
-	fs.Var(&envs, "env", "KEY=VALUE added to the program's environment, repeatable")
+	fs.Var(&envs, "env", "`KEY=VALUE` added to the program's environment, repeatable")
 	fs.IntVar(&spec.ExpectExit, "expect-exit", 0, "the exit code of a working program")
 	fs.StringVar(&spec.ExpectOutput, "expect-output", "", "a regular expression the standard output of a working program matches")
 	fs.StringVar(&spec.Probe, "probe", "", "the program is a server: it works when it answers `http://:PORT/PATH` with a 2xx (run on the host network)")
@@ -39,17 +38,11 @@ func (a app) explore(ctx context.Context, args []string) error {
 	shellForm := fs.Bool("shell-form", true, "also try the last (most static) build variant on scratch with a shell-form Cmd (it needs /bin/sh)")
 	parallel := fs.Int("parallel", runner.DefaultParallel(), "candidates built and run at once")
 	runTimeout := fs.Duration("run-timeout", runner.DefaultRunTimeout, "time limit of each run (a probe has --probe-timeout)")
-	progress := fs.String("progress", "auto", "progress display: auto, tty, plain, quiet, rawjson")
 	format := fs.String("format", "table", "summary format: table, or json (the document 'minikit solve --format json' writes: pkg/report/FIELDS.md)")
 	htmlReport := fs.String("report", "", "also write a self-contained HTML report to `FILE`")
 	emit := fs.String("emit", "", "write the smallest working image's Dockerfile to `FILE` (its build context is DIR)")
-	fs.Var(&outputs, "output", "where the smallest working image goes, repeatable: image (buildkitd's store), oci=DIR, docker=DIR; default: nowhere")
-	addr := fs.String("addr", "", "buildkitd address (unix://, tcp://, docker-container://NAME, ...); default $BUILDKIT_HOST, else minikit's private daemon")
-	var tlsOpts connect.TLS
-	fs.StringVar(&tlsOpts.CACert, "tlscacert", "", "CA certificate of a tcp:// buildkitd (default $"+connect.EnvTLSCACert+")")
-	fs.StringVar(&tlsOpts.Cert, "tlscert", "", "client certificate for a tcp:// buildkitd (default $"+connect.EnvTLSCert+")")
-	fs.StringVar(&tlsOpts.Key, "tlskey", "", "client key for a tcp:// buildkitd (default $"+connect.EnvTLSKey+")")
-	fs.StringVar(&tlsOpts.ServerName, "tlsservername", "", "name the buildkitd certificate must carry (default $"+connect.EnvTLSServerName+")")
+	fs.Var(&outputs, "output", "where the smallest working image goes, a `DEST`, repeatable: image (buildkitd's store), oci=DIR, docker=DIR; default: nowhere")
+	bf := addBuilderFlags(fs, false)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -70,10 +63,8 @@ func (a app) explore(ctx context.Context, args []string) error {
 	case *format != "table" && *format != "json":
 		return usagef("--format must be table or json, not %q", *format)
 	}
-	switch *progress {
-	case "auto", "tty", "plain", "quiet", "rawjson":
-	default:
-		return usagef("--progress must be auto, tty, plain, quiet or rawjson, not %q", *progress)
+	if err := bf.check(); err != nil {
+		return err
 	}
 	check, err := spec.Check()
 	if err != nil {
@@ -110,7 +101,7 @@ func (a app) explore(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	conn, err := connect.Open(ctx, connect.Options{Addr: *addr, Home: home, Log: a.stderr, TLS: tlsOpts})
+	conn, err := bf.open(ctx, home, a)
 	if err != nil {
 		return err
 	}
@@ -119,7 +110,7 @@ func (a app) explore(ctx context.Context, args []string) error {
 		fmt.Fprintf(a.stderr, "docker.io and gcr.io images come from the offline stand-ins (minikit standins list): results are stand-in results\n")
 	}
 	res, err := explore.Explore(ctx, conn.Client, prog, explore.Options{
-		Check: check, Plan: planOpts, Parallel: *parallel, ProgressOut: a.stderr, ProgressMode: *progress,
+		Check: check, Plan: planOpts, Parallel: *parallel, ProgressOut: a.stderr, ProgressMode: bf.progress,
 		RunTimeout: *runTimeout, Outputs: exports, MeasureCache: home.Measurements(), StandIns: conn.StandIns, Log: a.stderr,
 	})
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -11,6 +12,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	digest "github.com/opencontainers/go-digest"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/minikit/minikit/internal/connect"
 	"github.com/minikit/minikit/pkg/imagefs"
@@ -30,19 +33,36 @@ func (a app) inspect(ctx context.Context, args []string) error {
 		"Each argument is, in this order: a file or directory that exists (a docker save archive, an OCI\n"+
 		"or docker tarball of minikit solve --output, an OCI layout directory); a recipe name or glob of\n"+
 		"the catalog (minikit list --extras); else a registry reference, which must then hold a '/', ':'\n"+
-		"or '@' (alpine:3.22, registry.example/app@sha256:...), read with the Docker config's credentials")
+		"or '@' (alpine:3.22, registry.example/app@sha256:...), read with the Docker config's credentials.\n\n"+
+		"With --test, each image is also run inside BuildKit, as solve --test runs a recipe's: its own Entrypoint and Cmd,\n"+
+		"or with 'minikit inspect --test IMAGE -- ARGS...' ARGS as its Cmd; it must exit 0, and a failure is explained\n"+
+		"(exit 1); a recipe runs its own check")
 	format := fs.String("format", "table", "summary format: table or json (fields: pkg/report/FIELDS.md)")
 	htmlReport := fs.String("report", "", "also write a self-contained HTML report to `FILE`")
 	topFiles := fs.Int("files", measure.DefaultTopFiles, "largest files listed per image")
 	platform := fs.String("platform", "", "the image to measure when a reference or an archive holds several platforms (os/arch[/variant]); default "+imagefs.DefaultPlatform())
 	ref := fs.String("ref", "", "the image to measure in an archive or a layout holding several: its reference name (or tag)")
 	layerCache := fs.Bool("layer-cache", true, "reuse minikit's per-layer measurements, and add to them")
-	addr := fs.String("addr", "", "buildkitd address, for recipe names; default $BUILDKIT_HOST, else minikit's private daemon")
 	samplesDir := fs.String("samples", "", "directory of sample programs, for recipe names (default: the ones built into minikit)")
-	progress := fs.String("progress", "quiet", "progress display while recipes are solved: auto, tty, plain, quiet, rawjson")
+	bf := addBuilderFlags(fs, false) // for recipe names and --test
 	fs.String("source-date-epoch", "", "for recipe names: as minikit solve's flag (the default matches solve's, so that the image is solve's)")
+	testRun := fs.Bool("test", false, "also run each image inside BuildKit (its Entrypoint and Cmd, or the ARGS after --) and explain a failure")
+	runTimeout := fs.Duration("run-timeout", runner.DefaultRunTimeout, "with --test: time limit of each run")
+	var runArgs []string // after "--": the Cmd of --test's runs
+	if i := slices.Index(args, "--"); i >= 0 {
+		args, runArgs = args[:i], slices.Clone(args[i+1:])
+	}
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if runArgs != nil && !*testRun {
+		return usagef("arguments after -- are the Cmd of --test's runs: give --test")
+	}
+	if err := bf.check(); err != nil {
+		return err
+	}
+	if *runTimeout <= 0 {
+		return usagef("--run-timeout must be positive, not %s", *runTimeout)
 	}
 	switch {
 	case fs.NArg() == 0:
@@ -113,16 +133,29 @@ func (a app) inspect(ctx context.Context, args []string) error {
 	start := time.Now()
 	rep := &report.Report{Generated: time.Now().UTC(), Machine: machine("-")}
 	var built []runner.Result
-	if len(recipes) > 0 {
-		conn, err := connect.Open(ctx, connect.Options{Addr: *addr, Home: home, Log: a.stderr})
+	var conn *connect.Conn
+	if len(recipes) > 0 || *testRun {
+		conn, err = bf.open(ctx, home, a)
 		if err != nil {
 			return err
 		}
 		defer conn.Close()
 		rep.Machine, rep.StandIns = machine(conn.Addr), conn.StandIns
-		ropts := []runner.Option{runner.Progress(a.stderr, *progress), runner.Product(llbdefs.Product),
+	}
+	testOpts := runner.TestOptions{Timeout: *runTimeout}
+	if len(recipes) > 0 {
+		ropts := []runner.Option{bf.runnerProgress(a), runner.Product(llbdefs.Product),
 			runner.NameTemplate(llbdefs.ImageNameTemplate),
 			runner.Measure(measure.TopFiles(*topFiles)), runner.MeasureCache(home.Measurements())}
+		if *testRun {
+			h, err := newTestHarness(home, *runTimeout, conn.StandIns)
+			if err != nil {
+				return err
+			}
+			defer h.Close()
+			ropts = append(ropts, h.Option)
+			rep.TestServer = h.URL()
+		}
 		_, epochOpts, err := sourceDateEpoch(ctx, fs, *samplesDir)
 		if err != nil {
 			return err
@@ -135,6 +168,7 @@ func (a app) inspect(ctx context.Context, args []string) error {
 			return err
 		}
 	}
+	runPlat := ocispecs.Platform{OS: v1plat.OS, Architecture: v1plat.Architecture, Variant: v1plat.Variant}
 	for _, it := range items {
 		if it.recipe >= 0 {
 			rep.Recipes = append(rep.Recipes, report.RecipeRow(recipes[it.recipe], built[it.recipe], rep.StandIns))
@@ -154,6 +188,9 @@ func (a app) inspect(ctx context.Context, args []string) error {
 			fmt.Fprintf(a.stderr, "inspect %s: %v\n", it.arg, err)
 		}
 		row.Image = img
+		if *testRun && err == nil {
+			row.Run = a.testImage(ctx, conn, it.arg, it.ref, img, runPlat, runner.Check{Args: runArgs}, testOpts)
+		}
 		rep.Recipes = append(rep.Recipes, row)
 		if ctx.Err() != nil {
 			break
@@ -182,4 +219,46 @@ func measureRemote(ctx context.Context, ref name.Reference, plat *v1.Platform, o
 		return nil, fmt.Errorf("reading %s: %w", ref, err)
 	}
 	return measure.FromImage(img, opts...)
+}
+
+// testImage runs an inspected image inside BuildKit (inspect --test): a
+// registry reference by name, a file through an OCI layout of it (a
+// directory as it is, an archive unpacked into a temporary one). It prints
+// the outcome; an image it cannot run is an outcome too, of kind error.
+func (a app) testImage(ctx context.Context, conn *connect.Conn, arg string, ref name.Reference, img *measure.Image, p ocispecs.Platform, check runner.Check, o runner.TestOptions) *report.RunOutcome {
+	src := runner.ImageSource{}
+	var out *runner.RunOutcome
+	err := func() error {
+		if ref != nil {
+			src.Ref = ref.Context().Name() + "@" + img.ManifestDigest // what was measured
+		} else {
+			src.LayoutDir, src.Manifest = arg, digest.Digest(img.ManifestDigest)
+			if fi, err := os.Stat(arg); err != nil {
+				return err
+			} else if !fi.IsDir() {
+				tmp, err := os.MkdirTemp("", "minikit-inspect-")
+				if err != nil {
+					return err
+				}
+				defer os.RemoveAll(tmp)
+				if err := imagefs.UnpackLayout(arg, tmp); err != nil {
+					return err
+				}
+				src.LayoutDir = tmp
+			}
+		}
+		var err error
+		out, err = runner.TestImage(ctx, conn.Client, src, p, check, o, llbdefs.Product)
+		return err
+	}()
+	if err != nil {
+		fmt.Fprintf(a.stderr, "test %s: %v\n", arg, err)
+		return &report.RunOutcome{ExitCode: -1, Kind: string(runner.KindError), Reason: err.Error(), Want: "0"}
+	}
+	if out.Matches {
+		fmt.Fprintf(a.stderr, "test %s: works (exit %d)\n", arg, out.ExitCode)
+	} else {
+		fmt.Fprintf(a.stderr, "test %s: fails (exit %d): %s\n", arg, out.ExitCode, out.Reason)
+	}
+	return report.RunOutcomeOf(out)
 }

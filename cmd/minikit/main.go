@@ -84,7 +84,7 @@ func commands() []command {
 		{name: "list", synopsis: "[--extras] [NAME|GLOB...]", summary: "the recipe catalog (51 seed rows; --extras: beyond the seed)", run: app.list, args: argRecipes},
 		{name: "solve", synopsis: "--all | NAME|GLOB...", summary: "build recipes, report each result", run: app.solve, args: argRecipes},
 		{name: "test", synopsis: "--all | NAME|GLOB...", summary: "build, run each image inside BuildKit, explain the outcome", run: app.test, args: argRecipes},
-		{name: "report", synopsis: "[-o FILE] RESULTS.json", summary: "the HTML report of a saved 'solve --format json'", run: app.report, args: argFiles},
+		{name: "report", synopsis: "[--report FILE] RESULTS.json", summary: "the HTML report of a saved 'solve --format json'", run: app.report, args: argFiles},
 		{name: "diff", synopsis: "[--format table|json] A B", summary: "files and config that differ between two recipes' images", run: app.diff, args: argRecipes},
 		{name: "inspect", synopsis: "TARBALL|DIR|NAME|REF...", summary: "measure any image: an archive, a layout, a recipe's, a registry's", run: app.inspect, args: argRecipesOrFiles},
 		{name: "compare", synopsis: "OLD.json NEW.json", summary: "size and outcome changes between two saved reports; --max-growth 5%", run: app.compare, args: argFiles},

@@ -81,7 +81,10 @@ func TestBadInputExitsTwoBeforeConnecting(t *testing.T) {
 		{[]string{"solve", "hello-c.gcc", "--max-size", "nosuch=5kB"}, `--max-size nosuch=5kB: "nosuch" matches none of the 1 recipe(s) selected`},
 		{[]string{"solve", "hello-c.*", "--max-size", "hello-c.*=1MB", "--max-size", "hello-go.*=5kB"}, `"hello-go.*" matches none`},
 		{[]string{"solve", "hello-c.gcc", "--max-size", "hello-c.gcc=5kB", "--max-size", "hello-c.gcc=6kB"}, "already has a budget"},
-		{[]string{"solve", "hello-c.gcc", "--max-size", "hello-c.gcc"}, "want NAME=SIZE"},
+		{[]string{"solve", "hello-c.gcc", "--max-size", "hello-c.gcc"}, "want NAME=LIMIT"},
+		{[]string{"solve", "hello-c.gcc", "--max-size", "hello-c.gcc=compressed=5kB", "--max-size", "hello-c.gcc=5kB,compressed=6kB"}, "already has a budget for compressed"},
+		{[]string{"solve", "hello-c.gcc", "--max-size", "hello-c.gcc=dive-efficiency=2"}, "at most 1"},
+		{[]string{"solve", "hello-c.gcc", "--max-size", "hello-c.gcc=dive-waste=1MB"}, "unknown metric"},
 		{[]string{"list", "nosuch*"}, "no recipe matches"},
 		{[]string{"list", "--format", "yaml"}, "--format must be table or json"},
 		{[]string{"list", "--json", "--format", "table"}, "--json is --format json"},
@@ -112,7 +115,7 @@ func TestUnreachableDaemonExitsThree(t *testing.T) {
 // goes on to the daemon (unreachable here).
 func TestMatchingBudgetIsAccepted(t *testing.T) {
 	t.Setenv("MINIKIT_HOME", t.TempDir())
-	for _, budget := range []string{"hello-c.gcc=5kB", "hello-c.*=5kB", "*=1MB"} {
+	for _, budget := range []string{"hello-c.gcc=5kB", "hello-c.*=5kB", "*=1MB", "hello-c.*=compressed=1MB,wasted=0,dive-efficiency=90%,dive-user-wasted=0.1,dive-wasted=20MB"} {
 		code, _, stderr := run(t, "solve", "--addr", "unix:///nonexistent/minikit.sock", "--max-size", budget, "--max-size", budget, "hello-c.gcc")
 		if code != exitEnv || !strings.Contains(stderr, "unreachable") {
 			t.Errorf("--max-size %s: exit %d, stderr %q; want the daemon tried (exit 3)", budget, code, stderr)

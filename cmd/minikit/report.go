@@ -13,8 +13,9 @@ import (
 // report renders a saved `solve --format json` document again: as the
 // HTML report, or as the table.
 func (a app) report(ctx context.Context, args []string) error {
-	fs := a.flags("report", "[-o FILE.html] [--format html|table] RESULTS.json")
-	out := fs.String("o", "", "write to `FILE` instead of standard output")
+	fs := a.flags("report", "[--report FILE.html] [--format html|table] RESULTS.json")
+	out := fs.String("report", "", "write to `FILE` instead of standard output, as solve --report does")
+	fs.StringVar(out, "o", "", "the same as --report `FILE` (its older spelling)")
 	format := fs.String("format", "html", "html or table")
 	if err := parse(fs, args); err != nil {
 		return err

@@ -96,8 +96,8 @@ func machine(addr string) string {
 // finish prints the report, writes the HTML file, checks budgets and
 // turns what did not go as expected into the exit status; lost is
 // markLost's error.
-func (a app) finish(ctx context.Context, rep *report.Report, limits map[string]int64, format, html string, took time.Duration, lost error) error {
-	violations := report.CheckBudgets(rep, limits)
+func (a app) finish(ctx context.Context, rep *report.Report, budgets []report.Budget, format, html string, took time.Duration, lost error) error {
+	violations := report.CheckBudgets(rep, budgets)
 	switch format {
 	case "json":
 		if err := report.WriteJSON(a.stdout, rep); err != nil {

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/minikit/minikit/internal/connect"
 	"github.com/minikit/minikit/pkg/llbdefs"
 	"github.com/minikit/minikit/pkg/measure"
 	"github.com/minikit/minikit/pkg/report"
@@ -26,7 +25,7 @@ func (a app) solve(ctx context.Context, args []string) error {
 	extras := fs.Bool("extras", false, "include the extra recipes beyond the 51 seed rows (minikit list --extras); alone: the extras only")
 	parallel := fs.Int("parallel", runner.DefaultParallel(), "recipes solved at once (on each builder, with several --addr)")
 	var outputs multiFlag
-	fs.Var(&outputs, "output", "where images go, repeatable, one export per recipe, buildx's syntax: type=image[,name=TEMPLATE][,push=true] | type=registry,name=TEMPLATE | "+
+	fs.Var(&outputs, "output", "where images go, a `DEST`, repeatable, one export per recipe, buildx's syntax: type=image[,name=TEMPLATE][,push=true] | type=registry,name=TEMPLATE | "+
 		"type=oci|docker|tar,dest=DIR|FILE.tar|PATH-WITH-{name} | type=docker (load into Docker) | type=local,dest=DIR [,KEY=VALUE for BuildKit's exporter]; "+
 		"TEMPLATE and PATH have {name} (the recipe) and {program}; short forms: image (buildkitd's store as minikit:NAME, the default), oci=DIR, docker=DIR")
 	push := fs.Bool("push", false, "also push every image to its name's registry, with the Docker config's credentials (= --output type=image,push=true; choose the name with --output type=registry,name=REGISTRY/REPO/{program}:{name})")
@@ -34,26 +33,18 @@ func (a app) solve(ctx context.Context, args []string) error {
 	noCache := fs.Bool("no-cache", false, "build every step again, nothing from BuildKit's cache, as buildx --no-cache (steps the recipes share still run once)")
 	pull := fs.Bool("pull", false, "resolve every base image in its registry again, as buildx --pull")
 	metadataFile := fs.String("metadata-file", "", "write buildx's build metadata to `FILE`: per recipe, containerimage.digest, containerimage.config.digest, containerimage.descriptor, image.name")
-	progress := fs.String("progress", "auto", "progress display: auto, tty, plain, quiet, rawjson")
 	format := fs.String("format", "table", "summary format: table or json (fields: pkg/report/FIELDS.md)")
 	htmlReport := fs.String("report", "", "also write a self-contained HTML report (size chart, layers, largest files) to `FILE`")
 	sizes := fs.Bool("sizes", true, "measure every image (layers, largest files, wasted bytes) from its exported blobs")
 	topFiles := fs.Int("files", measure.DefaultTopFiles, "largest files listed per image")
 	var budgets multiFlag
-	fs.Var(&budgets, "max-size", "size budget NAME=BYTES (uncompressed; NAME may be a glob; 20kB, 1.5MB, 2MiB), repeatable: a recipe over it fails the run; "+
-		"a NAME matching none of the recipes selected is a usage error")
-	var addrs multiFlag
-	fs.Var(&addrs, "addr", "buildkitd address (unix://, tcp://, docker-container://NAME, ...), repeatable or a comma list: recipes are spread over the daemons, "+
-		"those sharing a build stage on one, and a daemon lost mid-run has its recipes retried on the others; default $BUILDKIT_HOST (same syntax), else minikit's private daemon")
+	fs.Var(&budgets, "max-size", "budget `NAME=LIMIT[,LIMIT...]`, repeatable: a recipe beyond one fails the run (exit 1). "+report.BudgetSyntax+
+		"; an exact NAME beats a glob, else the strictest glob applies; a NAME matching none of the recipes selected is a usage error")
 	samplesDir := fs.String("samples", "", "directory of sample programs (default: the ones built into minikit)")
 	var cacheTo, cacheFrom multiFlag
-	fs.Var(&cacheTo, "cache-to", "export each recipe's build cache, repeatable: type=local,dest=DIR | type=registry,ref=REPO | type=gha | type=inline ... [,mode=max]")
-	fs.Var(&cacheFrom, "cache-from", "import each recipe's build cache, repeatable: type=local,src=DIR | type=registry,ref=REPO | type=gha ...")
-	var tlsOpts connect.TLS
-	fs.StringVar(&tlsOpts.CACert, "tlscacert", "", "CA certificate of a tcp:// buildkitd (default $"+connect.EnvTLSCACert+")")
-	fs.StringVar(&tlsOpts.Cert, "tlscert", "", "client certificate for a tcp:// buildkitd (default $"+connect.EnvTLSCert+")")
-	fs.StringVar(&tlsOpts.Key, "tlskey", "", "client key for a tcp:// buildkitd (default $"+connect.EnvTLSKey+")")
-	fs.StringVar(&tlsOpts.ServerName, "tlsservername", "", "name the buildkitd certificate must carry (default $"+connect.EnvTLSServerName+", else the address's host)")
+	fs.Var(&cacheTo, "cache-to", "export each recipe's build cache to `DEST`, repeatable: type=local,dest=DIR | type=registry,ref=REPO | type=gha | type=inline ... [,mode=max]")
+	fs.Var(&cacheFrom, "cache-from", "import each recipe's build cache from `SRC`, repeatable: type=local,src=DIR | type=registry,ref=REPO | type=gha ...")
+	bf := addBuilderFlags(fs, true)
 	compilerCache := compilerCacheFlag("true")
 	fs.Var(&compilerCache, "compiler-cache", "share one Go build cache among the recipes' Go build stages that are not final (a BuildKit cache mount: less work, the same images); "+
 		"true: filled first from whatsmyip.golang's image when it is solved too; locked: filled by whichever build gets it first; false: builds each as a Dockerfile would")
@@ -98,12 +89,10 @@ func (a app) solve(ctx context.Context, args []string) error {
 	if *format != "table" && *format != "json" {
 		return usagef("--format must be table or json, not %q", *format)
 	}
-	switch *progress {
-	case "auto", "tty", "plain", "quiet", "rawjson":
-	default:
-		return usagef("--progress must be auto, tty, plain, quiet or rawjson, not %q", *progress)
+	if err := bf.check(); err != nil {
+		return err
 	}
-	opts := []runner.Option{platformOpt, runner.Parallel(*parallel), runner.Progress(a.stderr, *progress), runner.BuildHistory(*history),
+	opts := []runner.Option{platformOpt, runner.Parallel(*parallel), bf.runnerProgress(a), runner.BuildHistory(*history),
 		runner.Product(llbdefs.Product), runner.NameTemplate(llbdefs.ImageNameTemplate)}
 	epoch, epochOpts, err := sourceDateEpoch(ctx, fs, *samplesDir)
 	if err != nil {
@@ -160,19 +149,13 @@ func (a app) solve(ctx context.Context, args []string) error {
 		opts = append(opts, runner.Measure(measure.TopFiles(*topFiles)), runner.MeasureCache(home.Measurements()))
 	}
 
-	conns, err := connect.OpenAll(ctx, connect.Options{Home: home, Log: a.stderr, TLS: tlsOpts}, connect.Addrs(addrs))
+	set, err := bf.openAll(ctx, home, a)
 	if err != nil {
 		return err
 	}
-	var builders []runner.Builder
-	var where []string
-	for _, c := range conns {
-		defer c.Close()
-		builders = append(builders, runner.Builder{Name: c.Addr, Client: c.Client})
-		where = append(where, c.Addr)
-	}
-	conn := conns[0] // the private daemon, or the first address: StandIns
-	rep := &report.Report{Generated: time.Now().UTC(), Machine: machine(strings.Join(where, ", ")), StandIns: conn.StandIns}
+	defer set.Close()
+	conn := set.first
+	rep := &report.Report{Generated: time.Now().UTC(), Machine: machine(set.where()), StandIns: conn.StandIns}
 	if *testRun {
 		h, err := newTestHarness(home, *runTimeout, conn.StandIns)
 		if err != nil {
@@ -187,10 +170,10 @@ func (a app) solve(ctx context.Context, args []string) error {
 		t := epoch.Time.Unix()
 		rep.SourceDateEpoch, rep.EpochSource, rep.RewriteTimestamp = &t, epoch.Source, *rewrite
 	}
-	rows := map[string]report.Recipe{}
+	rows := map[string][]report.Recipe{}
 	build, skip := splitOffline(recipes, conn.StandIns)
 	for _, r := range skip {
-		rows[r.Name] = report.SkippedRow(r, upstreamOnly(r), conn.StandIns)
+		rows[r.Name] = []report.Recipe{report.SkippedRow(r, upstreamOnly(r), conn.StandIns)}
 	}
 	targets, err := llbdefs.Targets(build, llbdefs.ContextDir(dir), llbdefs.CompilerCache(compilerCache != "false"), llbdefs.CompilerCacheSeed(compilerCache == "true"))
 	if err != nil {
@@ -199,14 +182,17 @@ func (a app) solve(ctx context.Context, args []string) error {
 	if conn.StandIns {
 		fmt.Fprintf(a.stderr, "docker.io and gcr.io images come from the offline stand-ins (minikit standins list): results are stand-in results\n")
 	}
-	fmt.Fprintf(a.stderr, "solving %d recipe(s) on %s, %d at a time; source date epoch %s\n", len(build), strings.Join(where, ", "), *parallel, epoch)
+	fmt.Fprintf(a.stderr, "solving %d recipe(s) on %s, %d at a time; source date epoch %s\n", len(build), set.where(), *parallel, epoch)
 	start := time.Now()
-	results, err := runner.SolveOn(ctx, builders, targets, opts...)
+	results, err := runner.SolveOn(ctx, set.builders, targets, opts...)
 	if err != nil {
 		return err
 	}
-	lost := markLost(results, conns)
-	for _, res := range results {
+	lost := markLost(results, set.conns)
+	for i, res := range results {
+		if i > 0 && results[i-1].Name == res.Name {
+			continue // another platform of the same image index
+		}
 		for _, n := range res.Pushed {
 			fmt.Fprintf(a.stderr, "%s pushed to %s@%s\n", res.Name, n, res.ImageDigest)
 		}
@@ -221,26 +207,29 @@ func (a app) solve(ctx context.Context, args []string) error {
 		fmt.Fprintf(a.stderr, "metadata written to %s\n", *metadataFile)
 	}
 	retried := map[string]int{}
-	for i, res := range results {
-		row := report.RecipeRow(build[i], res, conn.StandIns)
-		if len(builders) == 1 { // the builder goes without saying
+	resultRows(rows, build, results, conn.StandIns, func(row *report.Recipe, res runner.Result) { // platform.go
+		if len(set.builders) == 1 { // the builder goes without saying
 			row.Builder, row.RetriedFrom = "", nil
 		}
 		if !*showTimings {
 			row.Timings = nil
 		}
-		rows[res.Name] = row
+	})
+	for i, res := range results {
+		if i > 0 && results[i-1].Name == res.Name {
+			continue // another platform of the same build
+		}
 		for _, b := range res.RetriedFrom {
 			retried[b]++
 		}
 	}
-	for _, b := range where {
+	for _, b := range set.addrs {
 		if n := retried[b]; n > 0 {
 			fmt.Fprintf(a.stderr, "builder %s was lost: %d recipe(s) retried on the others\n", b, n)
 		}
 	}
 	for _, r := range recipes {
-		rep.Recipes = append(rep.Recipes, rows[r.Name])
+		rep.Recipes = append(rep.Recipes, rows[r.Name]...)
 	}
 	if *sizes {
 		rep.Ranking = report.Rank(rep.Recipes, llbdefs.Floors())
@@ -285,34 +274,53 @@ func (f *compilerCacheFlag) Set(v string) error {
 // IsBoolFlag lets --compiler-cache stand alone, as a boolean.
 func (f *compilerCacheFlag) IsBoolFlag() bool { return true }
 
-// parseBudgets reads the --max-size values: each must parse, give a key
-// one size only, and apply to at least one of the recipes selected, so that
-// a typo cannot switch a budget off.
-func parseBudgets(values []string, recipes []llbdefs.Recipe) (map[string]int64, error) {
-	limits := map[string]int64{}
-	given := map[string]string{} // key -> the flag value that set it
+// parseBudgets reads the --max-size values: each must parse, give a name
+// and metric one limit only, and apply to at least one of the recipes
+// selected, so that a typo cannot switch a budget off.
+func parseBudgets(values []string, recipes []llbdefs.Recipe) ([]report.Budget, error) {
+	type key struct {
+		pattern string
+		metric  report.Metric
+	}
+	var out []report.Budget
+	given := map[key]string{} // -> the flag value that set it
+	limit := map[key]float64{}
 	for _, v := range values {
-		key, n, err := report.ParseBudget(v)
+		budgets, err := report.ParseBudget(v)
 		if err != nil {
 			return nil, usagef("--max-size %s: %v", v, err)
 		}
-		if prev, dup := given[key]; dup && limits[key] != n {
-			return nil, usagef("--max-size %s: %s already has a budget (--max-size %s); give it one", v, key, prev)
+		for _, b := range budgets {
+			k := key{b.Pattern, b.Metric}
+			if prev, dup := given[k]; dup {
+				if limit[k] != b.Limit {
+					return nil, usagef("--max-size %s: %s already has a budget for %s (--max-size %s); give it one", v, b.Pattern, b.Metric, prev)
+				}
+				continue
+			}
+			given[k], limit[k] = v, b.Limit
+			out = append(out, b)
 		}
-		limits[key], given[key] = n, v
 	}
 	names := make([]string, len(recipes))
 	for i, r := range recipes {
 		names[i] = r.Name
 	}
 	var msgs []string
-	for _, key := range report.UnmatchedBudgets(limits, names) {
-		msgs = append(msgs, fmt.Sprintf("--max-size %s: %q matches none of the %d recipe(s) selected", given[key], key, len(recipes)))
+	for _, pattern := range report.UnmatchedBudgets(out, names) {
+		v := ""
+		for k, g := range given {
+			if k.pattern == pattern {
+				v = g
+				break
+			}
+		}
+		msgs = append(msgs, fmt.Sprintf("--max-size %s: %q matches none of the %d recipe(s) selected", v, pattern, len(recipes)))
 	}
 	if len(msgs) > 0 {
 		return nil, usagef("%s ('minikit list NAME|GLOB' shows what a name or glob selects)", strings.Join(msgs, "; "))
 	}
-	return limits, nil
+	return out, nil
 }
 
 // selectRecipes turns --all or names/globs into recipes: the 51 seed rows,

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/minikit/minikit/internal/connect"
 	"github.com/minikit/minikit/internal/paths"
 	"github.com/minikit/minikit/internal/tlsca"
 	"github.com/minikit/minikit/pkg/llbdefs"
@@ -67,8 +66,7 @@ func (a app) test(ctx context.Context, args []string) error {
 	parallel := fs.Int("parallel", runner.DefaultParallel(), "recipes built and run at once")
 	runTimeout := fs.Duration("run-timeout", runner.DefaultRunTimeout, "time limit of each run: the process is killed and reported as a timeout")
 	format := fs.String("format", "table", "summary format: table or json (the report of solve --format json: pkg/report/FIELDS.md)")
-	progress := fs.String("progress", "quiet", "build progress display: auto, tty, plain, quiet, rawjson")
-	addr := fs.String("addr", "", "buildkitd address; default $BUILDKIT_HOST, else minikit's private daemon")
+	bf := addBuilderFlags(fs, true)
 	samplesDir := fs.String("samples", "", "directory of sample programs (default: the ones built into minikit)")
 	platform := platformFlag(fs)
 	if err := parse(fs, args); err != nil {
@@ -80,6 +78,9 @@ func (a app) test(ctx context.Context, args []string) error {
 	}
 	recipes, err := selectRecipes(*all, *extras, fs.Args())
 	if err != nil {
+		return err
+	}
+	if err := bf.check(); err != nil {
 		return err
 	}
 	switch {
@@ -94,41 +95,40 @@ func (a app) test(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	conn, err := connect.Open(ctx, connect.Options{Addr: *addr, Home: home, Log: a.stderr})
+	set, err := bf.openAll(ctx, home, a)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
+	defer set.Close()
+	conn := set.first
 	h, err := newTestHarness(home, *runTimeout, conn.StandIns)
 	if err != nil {
 		return err
 	}
 	defer h.Close()
 
-	rep := &report.Report{Generated: time.Now().UTC(), Machine: machine(conn.Addr), StandIns: conn.StandIns, TestServer: h.URL()}
-	rows := map[string]report.Recipe{}
+	rep := &report.Report{Generated: time.Now().UTC(), Machine: machine(set.where()), StandIns: conn.StandIns, TestServer: h.URL()}
+	rows := map[string][]report.Recipe{}
 	run, skip := splitOffline(recipes, conn.StandIns)
 	for _, r := range skip {
-		rows[r.Name] = report.SkippedRow(r, upstreamOnly(r), conn.StandIns)
+		rows[r.Name] = []report.Recipe{report.SkippedRow(r, upstreamOnly(r), conn.StandIns)}
 	}
 	targets, err := llbdefs.Targets(run, llbdefs.ContextDir(dir), llbdefs.CompilerCache(true))
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stderr, "testing %d recipe(s) on %s, %d at a time; whatsmyip talks to %s\n", len(run), conn.Addr, *parallel, h.server.URL)
+	fmt.Fprintf(a.stderr, "testing %d recipe(s) on %s, %d at a time; whatsmyip talks to %s\n", len(run), set.where(), *parallel, h.server.URL)
 	start := time.Now()
-	results, err := runner.Solve(ctx, conn.Client, targets,
-		runner.Parallel(*parallel), runner.Progress(a.stderr, *progress), runner.NoExport(),
+	results, err := runner.SolveOn(ctx, set.builders, targets,
+		runner.Parallel(*parallel), bf.runnerProgress(a), runner.NoExport(),
 		runner.Product(llbdefs.Product), runner.NameTemplate(llbdefs.ImageNameTemplate), h.Option, platformOpt)
 	if err != nil {
 		return err
 	}
-	lost := markLost(results, []*connect.Conn{conn})
-	for i, res := range results {
-		rows[res.Name] = report.RecipeRow(run[i], res, conn.StandIns)
-	}
+	lost := markLost(results, set.conns)
+	resultRows(rows, run, results, conn.StandIns, nil) // platform.go
 	for _, r := range recipes {
-		rep.Recipes = append(rep.Recipes, rows[r.Name])
+		rep.Recipes = append(rep.Recipes, rows[r.Name]...)
 	}
 	if *format == "json" {
 		if err := report.WriteJSON(a.stdout, rep); err != nil {

@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"math"
 	"slices"
@@ -236,4 +237,55 @@ func squeeze(s string) string {
 		lines[i] = strings.Join(strings.Fields(l), " ")
 	}
 	return strings.Join(lines, "\n")
+}
+
+// TestTopTenSteps checks that a cold profile of more than ten steps is
+// shown, in the table and the JSON, as its ten longest, longest first.
+func TestTopTenSteps(t *testing.T) {
+	r := sample()
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var steps []timings.Step
+	for i := range 12 {
+		steps = append(steps, timings.Step{ID: fmt.Sprint("s", i), Name: fmt.Sprintf("RUN step-%02d", i), Category: timings.Compile,
+			StartMS: int64(i) * 10, RunningMS: int64(i+1) * 100})
+	}
+	r.Profiles = map[Mode]*timings.Summary{Solve: timings.Summarize([]timings.Named{{Name: "a", Profile: &timings.Profile{
+		Started: start, WallMS: 2000, Steps: steps}}})}
+	var b bytes.Buffer
+	if err := r.WriteTable(&b); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if !strings.Contains(out, "Top 10 steps by running time (12 distinct steps") {
+		t.Errorf("table lacks the top 10 of 12 steps:\n%s", out)
+	}
+	// The two shortest are left out; the longest comes first.
+	if strings.Contains(out, "RUN step-00") || strings.Contains(out, "RUN step-01") {
+		t.Errorf("table lists a step outside the top 10:\n%s", out)
+	}
+	if i, j := strings.Index(out, "RUN step-11"), strings.Index(out, "RUN step-02"); i < 0 || j < 0 || i > j {
+		t.Errorf("top steps not longest first:\n%s", out)
+	}
+	b.Reset()
+	if err := r.WriteJSON(&b); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Profiles []struct {
+			Top []struct {
+				Name     string  `json:"name"`
+				RunningS float64 `json:"running_s"`
+			} `json:"top"`
+		} `json:"profiles"`
+	}
+	if err := json.Unmarshal(b.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Profiles) != 1 || len(doc.Profiles[0].Top) != 10 {
+		t.Fatalf("json profiles: %s", b.Bytes())
+	}
+	top := doc.Profiles[0].Top
+	if top[0].Name != "RUN step-11" || top[0].RunningS != 1.2 || top[9].Name != "RUN step-02" {
+		t.Errorf("json top: %+v", top)
+	}
 }

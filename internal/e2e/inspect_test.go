@@ -271,3 +271,44 @@ func runDive(t *testing.T, ctx context.Context, dive, archive string) diveReport
 	}
 	return rep
 }
+
+// TestInspectTest: inspect --test runs an image it did not build inside
+// BuildKit: a docker tarball of a static program works (exit 0), one of
+// the dynamic program on scratch fails (exit 1) with diagnose's reason,
+// the missing loader; the OCI layout directory of the static one, run
+// with an executable it lacks after --, fails naming it.
+func TestInspectTest(t *testing.T) {
+	requireBuildEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	const works, fails = "hello-c.gcc-static.scratch", "hello-c.gcc.scratch"
+	out := t.TempDir()
+	code, stdout, stderr := minikit(t, ctx, "solve", works, fails, "--progress", "quiet", "--output", "docker="+out, "--output", "oci="+out)
+	if code != 0 {
+		t.Fatalf("solve exited %d\n%s\n%s", code, stdout, tail(stderr, 3000))
+	}
+	inspect := func(args ...string) (int, *report.Recipe, string) {
+		t.Helper()
+		code, stdout, stderr := minikit(t, ctx, append([]string{"inspect", "--test", "--format", "json"}, args...)...)
+		doc, err := report.ReadJSON(bytes.NewReader(stdout))
+		if err != nil || len(doc.Recipes) != 1 {
+			t.Fatalf("inspect --test %v: exit %d, %v\n%s\n%s", args, code, err, stdout, tail(stderr, 3000))
+		}
+		return code, &doc.Recipes[0], string(stderr)
+	}
+
+	code, row, errs := inspect(filepath.Join(out, works+".docker.tar"))
+	if code != 0 || row.Run == nil || !row.Run.Expected || row.Run.ExitCode != 0 || !strings.Contains(errs, "works (exit 0)") {
+		t.Errorf("%s: exit %d, run %+v, want it to work\n%s", works, code, row.Run, tail([]byte(errs), 2000))
+	}
+	code, row, errs = inspect(filepath.Join(out, fails+".docker.tar"))
+	if code != 1 || row.Run == nil || row.Run.Expected || row.Run.ExitCode != 127 || !strings.Contains(row.Run.Reason, "loader") ||
+		!strings.Contains(errs, row.Run.Reason) {
+		t.Errorf("%s: exit %d, run %+v, want exit 1 and the missing loader\n%s", fails, code, row.Run, tail([]byte(errs), 2000))
+	}
+	dir := unpackOCI(t, filepath.Join(out, works+".oci.tar"))
+	code, row, errs = inspect(dir, "--", "/no/such/program")
+	if code != 1 || row.Run == nil || row.Run.ExitCode != 127 || !strings.Contains(row.Run.Reason, "/no/such/program") {
+		t.Errorf("the layout directory with -- /no/such/program: exit %d, run %+v\n%s", code, row.Run, tail([]byte(errs), 2000))
+	}
+}

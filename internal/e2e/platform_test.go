@@ -1,9 +1,14 @@
 package e2e
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"context"
+	"debug/elf"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +19,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	digest "github.com/opencontainers/go-digest"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/minikit/minikit/internal/connect"
@@ -21,6 +27,7 @@ import (
 	"github.com/minikit/minikit/internal/paths"
 	"github.com/minikit/minikit/internal/standin"
 	"github.com/minikit/minikit/pkg/bake"
+	"github.com/minikit/minikit/pkg/report"
 )
 
 // arm64Rows are the rows built and run for linux/arm64 under emulation,
@@ -168,7 +175,208 @@ func TestStandInsServeIndex(t *testing.T) {
 	}
 }
 
-// builder's own), and follow PLATFORMS when it is set.
+// twoPlatformRows are the rows TestTwoPlatformsOneIndex builds for
+// linux/amd64 and linux/arm64, and how each platform's run must end:
+// the static C program prints its greeting on both; the dynamic one on
+// scratch misses each platform's own glibc loader.
+var twoPlatformRows = []struct {
+	name   string
+	code   int
+	reason map[string]string // platform -> a part of the run's reason
+}{
+	{"hello-c.gcc-static.scratch", 0, map[string]string{"linux/amd64": "ok", "linux/arm64": "ok"}},
+	{"hello-c.gcc.scratch", 127, map[string]string{"linux/amd64": "/lib64/ld-linux-x86-64.so.2", "linux/arm64": "/lib/ld-linux-aarch64.so.1"}},
+}
+
+// TestTwoPlatformsOneIndex: `minikit solve --platform
+// linux/amd64,linux/arm64 --test` builds each recipe once for both
+// platforms, the arm64 one emulated: its OCI tarball holds one image
+// index under the recipe's name listing both platforms, with distinct
+// manifests, each image's program an ELF for its platform's machine;
+// the report has a row per platform, naming it, with that manifest's
+// measurement and the run's outcome on that platform; the metadata file
+// has one entry per recipe, the index.
+func TestTwoPlatformsOneIndex(t *testing.T) {
+	requireARM64(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	meta := filepath.Join(dir, "metadata.json")
+	args := []string{"solve", "--platform", "linux/amd64,linux/arm64", "--test", "--run-timeout", "10m", "--format", "json", "--progress", "quiet",
+		"--output", "oci=" + dir, "--metadata-file", meta}
+	for _, r := range twoPlatformRows {
+		args = append(args, r.name)
+	}
+	code, stdout, stderr := minikit(t, ctx, args...)
+	t.Logf("stderr (last 2000 bytes):\n%s", tail(stderr, 2000))
+	if code != 0 {
+		t.Fatalf("minikit %v: exit %d\n%s", args, code, stdout)
+	}
+	dec := json.NewDecoder(bytes.NewReader(stdout))
+	dec.DisallowUnknownFields()
+	var rep report.Report
+	if err := dec.Decode(&rep); err != nil {
+		t.Fatalf("solve --format json is not a report (pkg/report/FIELDS.md): %v\n%s", err, stdout)
+	}
+	if len(rep.Recipes) != 2*len(twoPlatformRows) {
+		t.Fatalf("%d rows; want one per recipe and platform (%d)", len(rep.Recipes), 2*len(twoPlatformRows))
+	}
+	md := readMetadata(t, meta)
+	for i, want := range twoPlatformRows {
+		rows := rep.Recipes[2*i : 2*i+2]
+		manifests := map[string]string{} // platform -> the row's manifest digest
+		for k, plat := range []string{"linux/amd64", "linux/arm64"} {
+			row := rows[k]
+			switch {
+			case row.Name != want.name || row.Platform != plat:
+				t.Errorf("row %d: %s for %q; want %s for %s", 2*i+k, row.Name, row.Platform, want.name, plat)
+				continue
+			case row.Status != "ok" || row.Image == nil || row.Run == nil:
+				t.Errorf("%s on %s: status %s (%s), image %v, run %v", want.name, plat, row.Status, row.Error, row.Image != nil, row.Run != nil)
+				continue
+			}
+			if row.Image.Platform != plat || !strings.HasPrefix(row.Image.ManifestDigest, "sha256:") {
+				t.Errorf("%s on %s: measured the %s manifest %s", want.name, plat, row.Image.Platform, row.Image.ManifestDigest)
+			}
+			manifests[plat] = row.Image.ManifestDigest
+			run := row.Run
+			if run.ExitCode != want.code || !run.Expected || !strings.Contains(run.Reason, want.reason[plat]) {
+				t.Errorf("%s on %s: exit %d, %q (as expected: %v); want exit %d, %q", want.name, plat, run.ExitCode, run.Reason, run.Expected, want.code, want.reason[plat])
+			}
+			if want.code == 0 && !slices.ContainsFunc(run.StdoutTail, func(l string) bool { return strings.Contains(l, "Hello") }) {
+				t.Errorf("%s on %s: stdout %q, want its greeting", want.name, plat, run.StdoutTail)
+			}
+		}
+		if manifests["linux/amd64"] == manifests["linux/arm64"] {
+			t.Errorf("%s: both rows measured the manifest %s", want.name, manifests["linux/amd64"])
+		}
+
+		layout := readLayoutTar(t, filepath.Join(dir, want.name+".oci.tar"))
+		var top ocispecs.Index
+		if err := json.Unmarshal(layout["index.json"], &top); err != nil || len(top.Manifests) != 1 {
+			t.Fatalf("%s: index.json %s (%v); want one entry", want.name, layout["index.json"], err)
+		}
+		idxDesc := top.Manifests[0]
+		if idxDesc.MediaType != ocispecs.MediaTypeImageIndex || !strings.HasSuffix(idxDesc.Annotations[ocispecs.AnnotationRefName], want.name) &&
+			!strings.Contains(idxDesc.Annotations["io.containerd.image.name"], want.name) {
+			t.Errorf("%s: index.json lists %s named %v; want an image index under the recipe's name", want.name, idxDesc.MediaType, idxDesc.Annotations)
+		}
+		if m := md[want.name]; m.Digest != idxDesc.Digest.String() || m.Descriptor.MediaType != ocispecs.MediaTypeImageIndex {
+			t.Errorf("%s: metadata %+v; want the index %s", want.name, m, idxDesc.Digest)
+		}
+		var idx ocispecs.Index
+		if err := json.Unmarshal(layoutBlob(t, layout, idxDesc.Digest), &idx); err != nil {
+			t.Fatal(err)
+		}
+		var plats []string
+		for _, d := range idx.Manifests {
+			if d.Platform == nil || d.Platform.OS == "unknown" {
+				continue // an attestation, if any
+			}
+			plat := d.Platform.OS + "/" + d.Platform.Architecture
+			plats = append(plats, plat)
+			if d.Digest.String() != manifests[plat] {
+				t.Errorf("%s: the index's %s manifest is %s, the %s row measured %s", want.name, plat, d.Digest, plat, manifests[plat])
+			}
+			var m ocispecs.Manifest
+			if err := json.Unmarshal(layoutBlob(t, layout, d.Digest), &m); err != nil {
+				t.Fatal(err)
+			}
+			var cfg ocispecs.Image
+			if err := json.Unmarshal(layoutBlob(t, layout, m.Config.Digest), &cfg); err != nil {
+				t.Fatal(err)
+			}
+			if cfg.OS+"/"+cfg.Architecture != plat {
+				t.Errorf("%s: the %s manifest's config is for %s/%s", want.name, plat, cfg.OS, cfg.Architecture)
+			}
+			machines := elfMachines(t, layout, m)
+			wantMachine := map[string]elf.Machine{"linux/amd64": elf.EM_X86_64, "linux/arm64": elf.EM_AARCH64}[plat]
+			if len(machines) == 0 || slices.ContainsFunc(machines, func(em elf.Machine) bool { return em != wantMachine }) {
+				t.Errorf("%s: the %s image's ELF files are for %v; want %v", want.name, plat, machines, wantMachine)
+			}
+		}
+		if !slices.Equal(plats, []string{"linux/amd64", "linux/arm64"}) {
+			t.Errorf("%s: the index lists %v; want linux/amd64 then linux/arm64", want.name, plats)
+		}
+	}
+}
+
+// readLayoutTar reads an OCI layout tarball into memory, by entry name.
+func readLayoutTar(t *testing.T, path string) map[string][]byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	out := map[string][]byte{}
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if h.Typeflag != tar.TypeReg {
+			continue
+		}
+		dt, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatalf("%s: %s: %v", path, h.Name, err)
+		}
+		out[h.Name] = dt
+	}
+}
+
+// layoutBlob returns a blob of a layout read by readLayoutTar, checked against
+// its digest.
+func layoutBlob(t *testing.T, layout map[string][]byte, d digest.Digest) []byte {
+	t.Helper()
+	dt, ok := layout["blobs/"+d.Algorithm().String()+"/"+d.Encoded()]
+	if !ok || digest.FromBytes(dt) != d {
+		t.Fatalf("blob %s: missing or corrupt (%d bytes)", d, len(dt))
+	}
+	return dt
+}
+
+// elfMachines returns the machine (e_machine) of every ELF regular file
+// in the image's layers.
+func elfMachines(t *testing.T, layout map[string][]byte, m ocispecs.Manifest) []elf.Machine {
+	t.Helper()
+	var out []elf.Machine
+	for _, l := range m.Layers {
+		zr, err := gzip.NewReader(bytes.NewReader(layoutBlob(t, layout, l.Digest)))
+		if err != nil {
+			t.Fatalf("layer %s (%s): %v", l.Digest, l.MediaType, err)
+		}
+		tr := tar.NewReader(zr)
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("layer %s: %v", l.Digest, err)
+			}
+			if h.Typeflag != tar.TypeReg {
+				continue
+			}
+			dt, err := io.ReadAll(tr)
+			if err != nil {
+				t.Fatalf("layer %s: %s: %v", l.Digest, h.Name, err)
+			}
+			if ef, err := elf.NewFile(bytes.NewReader(dt)); err == nil {
+				out = append(out, ef.Machine)
+			}
+		}
+	}
+	return out
+}
+
+// TestBakePlatforms: the generated bake file's targets build for
+// PLATFORMS (none given: the builder's own), and follow PLATFORMS when it is set.
 func TestBakePlatforms(t *testing.T) {
 	bx := requireBuildx(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -15,7 +15,6 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/match"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -403,7 +402,7 @@ func removeDamaged(lp layout.Path, prog *progress) (damaged map[string]string, r
 			damaged[img] += what
 		}
 	}
-	err = lp.RemoveDescriptors(func(d v1.Descriptor) bool {
+	err = removeDescriptors(lp, func(d v1.Descriptor) bool {
 		n := d.Annotations[AnnotationRefName]
 		if n == "" {
 			n = d.Digest.String()
@@ -548,8 +547,6 @@ func report(name string, img v1.Image, rebuilt bool, elapsed time.Duration) (Bui
 // as it always was; anything else as an OCI image index whose manifests
 // name their platforms, linux/amd64 first.
 func (b *builder) store(_ context.Context, spec Spec, imgs map[Platform]v1.Image) (map[Platform]v1.Image, error) {
-	byName := match.Annotation(AnnotationRefName, spec.Name)
-	named := layout.WithAnnotations(map[string]string{AnnotationRefName: spec.Name})
 	if len(imgs) == 0 {
 		return nil, errors.New("write to layout: no image")
 	}
@@ -557,7 +554,7 @@ func (b *builder) store(_ context.Context, spec Spec, imgs map[Platform]v1.Image
 	// layout's index, or the image index written under the name.
 	var from v1.ImageIndex
 	if img, ok := imgs[LinuxAMD64]; ok && len(imgs) == 1 {
-		if err := b.lp.ReplaceImage(img, byName, named); err != nil {
+		if err := putNamed(b.lp, spec.Name, img); err != nil {
 			return nil, fmt.Errorf("write to layout: %w", err)
 		}
 		var err error
@@ -577,7 +574,7 @@ func (b *builder) store(_ context.Context, spec Spec, imgs map[Platform]v1.Image
 				Descriptor: v1.Descriptor{MediaType: mt, Platform: &plat},
 			})
 		}
-		if err := b.lp.ReplaceIndex(idx, byName, named); err != nil {
+		if err := putNamedIndex(b.lp, spec.Name, idx); err != nil {
 			return nil, fmt.Errorf("write to layout: %w", err)
 		}
 		d, err := idx.Digest()

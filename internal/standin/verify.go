@@ -15,6 +15,10 @@ import (
 	"syscall"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/minikit/minikit/pkg/imagefs"
 )
 
 // ErrCorrupt marks a stand-in layout whose blobs do not match their
@@ -128,19 +132,33 @@ type contents struct {
 }
 
 // readContents lists the images of the OCI layout at dir and every blob
-// they use. Manifests are read but not verified: a corrupt one shows up
-// when its blob is checked.
+// they use, walked by imagefs.Walk. Manifests are read but not verified: a
+// corrupt one shows up when its blob is checked.
 func readContents(dir string) (*contents, error) {
 	data, err := os.ReadFile(filepath.Join(dir, "index.json"))
 	if err != nil {
 		return nil, fmt.Errorf("read layout index: %w", err)
 	}
-	idx, err := v1.ParseIndexManifest(bytes.NewReader(data))
-	if err != nil {
+	var root ocispecs.Index
+	if err := json.Unmarshal(data, &root); err != nil {
 		return nil, fmt.Errorf("%w: %s: index.json: %w; %s", ErrCorrupt, dir, err, repairHint)
 	}
 	c := &contents{dir: dir, blobs: map[v1.Hash]*blobUse{}, repos: map[string]*repoContents{}}
-	for _, d := range idx.Manifests {
+	fetch := func(d ocispecs.Descriptor) ([]byte, error) {
+		h, err := v1.NewHash(d.Digest.String())
+		if err != nil {
+			return nil, err
+		}
+		if d.Size > maxManifestSize {
+			return nil, fmt.Errorf("%s: larger than %d bytes", d.Digest, maxManifestSize)
+		}
+		return readLimited(c.blobPath(h), maxManifestSize)
+	}
+	for _, od := range root.Manifests {
+		d, ok := v1Descriptor(od)
+		if !ok {
+			return nil, fmt.Errorf("%w: %s: index.json: bad digest %q; %s", ErrCorrupt, dir, od.Digest, repairHint)
+		}
 		img := d.Annotations[AnnotationRefName]
 		var repo *repoContents
 		if name, tag, ok := splitRefName(img); ok {
@@ -155,9 +173,39 @@ func readContents(dir string) (*contents, error) {
 			img = d.Digest.String()
 		}
 		c.images = append(c.images, img)
-		c.walk(d, img, repo, map[v1.Hash]bool{})
+		imagefs.Walk(od, fetch, func(od ocispecs.Descriptor, kind string) {
+			vd, ok := v1Descriptor(od)
+			if !ok {
+				return // a digest ggcr cannot hold: nothing to serve or check
+			}
+			c.add(vd, kind, img)
+			if repo == nil {
+				return
+			}
+			switch kind {
+			case imagefs.KindIndex, imagefs.KindManifest:
+				repo.manifests[vd.Digest] = vd
+			default:
+				repo.blobs[vd.Digest] = true
+			}
+		})
 	}
 	return c, nil
+}
+
+// v1Descriptor is d as go-containerregistry's descriptor, which the
+// registry serves; false for a digest it cannot parse.
+func v1Descriptor(d ocispecs.Descriptor) (v1.Descriptor, bool) {
+	h, err := v1.NewHash(d.Digest.String())
+	if err != nil {
+		return v1.Descriptor{}, false
+	}
+	out := v1.Descriptor{MediaType: types.MediaType(d.MediaType), Size: d.Size, Digest: h, URLs: d.URLs, Annotations: d.Annotations,
+		Data: d.Data, ArtifactType: d.ArtifactType}
+	if p := d.Platform; p != nil {
+		out.Platform = &v1.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant, OSVersion: p.OSVersion, OSFeatures: p.OSFeatures}
+	}
+	return out, true
 }
 
 // splitRefName splits a ref.name annotation such as library/gcc:12-bookworm
@@ -168,54 +216,6 @@ func splitRefName(s string) (name, tag string, ok bool) {
 		return "", "", false
 	}
 	return s[:i], s[i+1:], true
-}
-
-// walk records desc (a manifest or index) for img and, as far as its blob
-// can be read, everything it refers to.
-func (c *contents) walk(desc v1.Descriptor, img string, repo *repoContents, seen map[v1.Hash]bool) {
-	kind := "manifest"
-	if desc.MediaType.IsIndex() {
-		kind = "index"
-	}
-	c.add(desc, kind, img)
-	if repo != nil {
-		repo.manifests[desc.Digest] = desc
-	}
-	if seen[desc.Digest] || desc.Size > maxManifestSize {
-		return
-	}
-	seen[desc.Digest] = true
-	data, err := readLimited(c.blobPath(desc.Digest), maxManifestSize)
-	if err != nil {
-		return
-	}
-	switch {
-	case desc.MediaType.IsIndex():
-		im, err := v1.ParseIndexManifest(bytes.NewReader(data))
-		if err != nil {
-			return
-		}
-		for _, child := range im.Manifests {
-			if child.MediaType.IsIndex() || child.MediaType.IsImage() {
-				c.walk(child, img, repo, seen)
-			}
-		}
-	case desc.MediaType.IsImage():
-		m, err := v1.ParseManifest(bytes.NewReader(data))
-		if err != nil {
-			return
-		}
-		c.add(m.Config, "config", img)
-		if repo != nil {
-			repo.blobs[m.Config.Digest] = true
-		}
-		for _, l := range m.Layers {
-			c.add(l, "layer", img)
-			if repo != nil {
-				repo.blobs[l.Digest] = true
-			}
-		}
-	}
 }
 
 func (c *contents) add(desc v1.Descriptor, kind, img string) {

@@ -187,7 +187,7 @@ func Explore(ctx context.Context, c *client.Client, p Program, o Options) (*Resu
 	}
 	logf(o.Log, "building and running %d candidate image(s) (%d build variant(s) failed)", len(targets), len(failed))
 	opts := []runner.Option{
-		runner.Product(llbdefs.Product), runner.NameTemplate(llbdefs.ImageNameTemplate), runner.Platform(platform),
+		runner.Product(llbdefs.Product), runner.NameTemplate(llbdefs.ImageNameTemplate), runner.Platforms(platform),
 		// Each image goes to buildkitd's store (as minikit:NAME, like
 		// solve's): with the measure cache, an image measured before is
 		// not streamed again, and base layers are read once per machine.
@@ -249,7 +249,7 @@ func export(ctx context.Context, c *client.Client, cd Candidate, fsys fsutil.FS,
 	targets[0].Check = nil
 	logf(o.Log, "exporting %s", cd.Name)
 	results, err := runner.Solve(ctx, c, targets,
-		runner.Product(llbdefs.Product), runner.NameTemplate(llbdefs.ImageNameTemplate), runner.Platform(platform),
+		runner.Product(llbdefs.Product), runner.NameTemplate(llbdefs.ImageNameTemplate), runner.Platforms(platform),
 		runner.Exports(o.Outputs...), runner.Progress(o.ProgressOut, progressMode(o.ProgressMode)))
 	if err != nil {
 		return nil, fmt.Errorf("explore: export %s: %w", cd.Name, err)

@@ -2,9 +2,11 @@
 // layer's compression is told (by media type and by its first bytes),
 // how it is decompressed, what a layer's tar entries mean (whiteouts and
 // opaque directories, OCI image-spec "Representing Changes"), and which
-// image manifest an index or a layout's index.json names for a platform.
-// pkg/measure, pkg/imagediff and `minikit inspect` read images through
-// it, so that they agree on every one of these points.
+// image manifest an index or a layout's index.json names for a platform,
+// which blobs an index or manifest refers to (Walk), and an archive's OCI
+// layout (UnpackLayout). pkg/measure, pkg/imagediff, the stand-in
+// registry's layout check (internal/standin) and `minikit inspect` read
+// images through it, so that they agree on every one of these points.
 package imagefs
 
 import (

@@ -145,3 +145,17 @@ func TestChoose(t *testing.T) {
 		t.Errorf("unreadable nested index: %v", err)
 	}
 }
+
+func TestLayoutName(t *testing.T) {
+	hex := strings.Repeat("ab", 32)
+	for in, want := range map[string]string{
+		"index.json": "index.json", "./oci-layout": "oci-layout", "blobs/sha256/" + hex: "blobs/sha256/" + hex,
+		"../blobs/sha256/" + hex: "blobs/sha256/" + hex, "manifest.json": "", "blobs/sha256/xyz": "",
+		"blobs/sha256/" + hex + "/x": "", "blobs/../../etc/passwd": "", "": "",
+	} {
+		got, ok := layoutName(in)
+		if got != want || ok != (want != "") {
+			t.Errorf("layoutName(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+	}
+}

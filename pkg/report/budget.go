@@ -8,16 +8,82 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/minikit/minikit/pkg/measure"
 )
 
-// A Violation is a built recipe whose image is larger than its budget.
+// A Metric is the figure of an image that a Budget limits.
+type Metric string
+
+// The metrics a budget can limit. Sizes are bytes; DiveEfficiency and
+// DiveUserWasted are ratios (dive's figures, pkg/measure's
+// DiveEfficiency and DiveUserWastedRatio). DiveEfficiency is a floor (an
+// image below it fails, dive's lowestEfficiency), the others ceilings (an
+// image above fails; dive's highestWastedBytes and highestUserWastedPercent
+// are DiveWasted and DiveUserWasted).
+const (
+	Uncompressed   Metric = "uncompressed"     // the layers' tar streams; a bare SIZE in a budget
+	Compressed     Metric = "compressed"       // the layer blobs
+	Wasted         Metric = "wasted"           // minikit's wasted bytes: file versions a later layer hides
+	DiveWasted     Metric = "dive-wasted"      // dive's wasted bytes
+	DiveEfficiency Metric = "dive-efficiency"  // dive's efficiency, a ratio from 0 to 1: the lowest allowed
+	DiveUserWasted Metric = "dive-user-wasted" // dive's user wasted ratio: the highest allowed
+)
+
+// Metrics lists every metric, in the order budgets are checked.
+var Metrics = []Metric{Uncompressed, Compressed, Wasted, DiveWasted, DiveEfficiency, DiveUserWasted}
+
+// IsRatio reports whether m's limits are ratios (else bytes).
+func (m Metric) IsRatio() bool { return m == DiveEfficiency || m == DiveUserWasted }
+
+// isFloor reports whether an image fails by going below m's limit (else above).
+func (m Metric) isFloor() bool { return m == DiveEfficiency }
+
+// value is m's figure for img.
+func (m Metric) value(img *measure.Image) float64 {
+	switch m {
+	case Compressed:
+		return float64(img.Compressed)
+	case Wasted:
+		return float64(img.WastedBytes)
+	case DiveWasted:
+		return float64(img.DiveWastedBytes)
+	case DiveEfficiency:
+		return img.DiveEfficiency
+	case DiveUserWasted:
+		return img.DiveUserWastedRatio
+	}
+	return float64(img.Uncompressed)
+}
+
+// format writes a figure or limit of m: bytes, or a ratio as dive prints it.
+func (m Metric) format(v float64) string {
+	if m.IsRatio() {
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	return FormatBytes(int64(v))
+}
+
+// A Budget is one limit on one metric of the images of the recipes that
+// Pattern (a recipe name or a path.Match glob) names.
+type Budget struct {
+	Pattern string
+	Metric  Metric
+	// Limit is bytes for a size metric, a ratio for the others.
+	Limit float64
+}
+
+// A Violation is a built recipe whose image is beyond one of its budgets.
 type Violation struct {
 	Recipe string `json:"recipe"`
 	// Pattern is the budget's key (a recipe name or a glob), "" for the
 	// recipe's own Budget.
-	Pattern      string `json:"pattern,omitempty"`
-	Budget       int64  `json:"budget"`
-	Uncompressed int64  `json:"uncompressed"`
+	Pattern string `json:"pattern,omitempty"`
+	Metric  Metric `json:"metric"`
+	// Limit and Value are the budget and the image's figure: bytes, or a
+	// ratio for dive-efficiency and dive-user-wasted.
+	Limit float64 `json:"limit"`
+	Value float64 `json:"value"`
 }
 
 func (v Violation) String() string {
@@ -25,16 +91,26 @@ func (v Violation) String() string {
 	if v.Pattern != "" && v.Pattern != v.Recipe {
 		from = " (" + v.Pattern + ")"
 	}
-	return fmt.Sprintf("%s: %s uncompressed, over its budget of %s%s by %s",
-		v.Recipe, FormatBytes(v.Uncompressed), FormatBytes(v.Budget), from, FormatBytes(v.Uncompressed-v.Budget))
+	m := v.Metric
+	if m.isFloor() {
+		return fmt.Sprintf("%s: %s %s, under its budget's lowest of %s%s",
+			v.Recipe, m, m.format(v.Value), m.format(v.Limit), from)
+	}
+	by := m.format(v.Value - v.Limit)
+	if m.IsRatio() {
+		by = strconv.FormatFloat(v.Value-v.Limit, 'g', 3, 64)
+	}
+	return fmt.Sprintf("%s: %s %s, over its budget of %s%s by %s",
+		v.Recipe, m, m.format(v.Value), m.format(v.Limit), from, by)
 }
 
-// CheckBudgets returns the built recipes whose uncompressed size exceeds
-// their budget, in the report's order. A recipe's budget is the one keyed
-// by its exact name, else the smallest of those whose glob (path.Match
-// syntax: 'hello-go.*') matches it, else its own Recipe.Budget. A key that
-// is not a valid glob matches only itself; budgets of 0 or less are none.
-func CheckBudgets(rep *Report, budgets map[string]int64) []Violation {
+// CheckBudgets returns, in the report's order and for each recipe in the
+// order of Metrics, the built recipes whose image is beyond a budget. For
+// each metric a recipe's budget is the one keyed by its exact name, else
+// the strictest of those whose glob (path.Match syntax: 'hello-go.*')
+// matches it, else, for Uncompressed, its own Recipe.Budget. A key that is
+// not a valid glob matches only itself.
+func CheckBudgets(rep *Report, budgets []Budget) []Violation {
 	if rep == nil {
 		return nil
 	}
@@ -43,31 +119,46 @@ func CheckBudgets(rep *Report, budgets map[string]int64) []Violation {
 		if r.Image == nil {
 			continue
 		}
-		pattern, budget := budgetFor(r, budgets)
-		if budget > 0 && r.Image.Uncompressed > budget {
-			out = append(out, Violation{Recipe: r.Name, Pattern: pattern, Budget: budget, Uncompressed: r.Image.Uncompressed})
+		for _, m := range Metrics {
+			b, ok := budgetFor(r, m, budgets)
+			if !ok {
+				continue
+			}
+			v := m.value(r.Image)
+			if (m.isFloor() && v < b.Limit) || (!m.isFloor() && v > b.Limit) {
+				out = append(out, Violation{Recipe: r.Name, Pattern: b.Pattern, Metric: m, Limit: b.Limit, Value: v})
+			}
 		}
 	}
 	return out
 }
 
-func budgetFor(r Recipe, budgets map[string]int64) (string, int64) {
-	if b, ok := budgets[r.Name]; ok && b > 0 {
-		return r.Name, b
+// stricter reports whether limit a is stricter than b for m.
+func stricter(m Metric, a, b float64) bool {
+	if m.isFloor() {
+		return a > b
 	}
-	pattern, budget := "", int64(0)
-	for p, b := range budgets {
-		if b <= 0 || !budgetApplies(p, r.Name) {
+	return a < b
+}
+
+func budgetFor(r Recipe, m Metric, budgets []Budget) (Budget, bool) {
+	var best Budget
+	found, exact := false, false
+	for _, b := range budgets {
+		if b.Metric != m || !budgetApplies(b.Pattern, r.Name) {
 			continue
 		}
-		if budget == 0 || b < budget || (b == budget && p < pattern) {
-			pattern, budget = p, b
+		isExact := b.Pattern == r.Name
+		switch {
+		case !found, isExact && !exact,
+			isExact == exact && (stricter(m, b.Limit, best.Limit) || (b.Limit == best.Limit && b.Pattern < best.Pattern)):
+			best, found, exact = b, true, isExact
 		}
 	}
-	if budget > 0 {
-		return pattern, budget
+	if !found && m == Uncompressed && r.Budget > 0 {
+		return Budget{Metric: m, Limit: float64(r.Budget)}, true
 	}
-	return "", r.Budget
+	return best, found
 }
 
 // budgetApplies reports whether the budget keyed by key (a recipe name or a
@@ -81,42 +172,113 @@ func budgetApplies(key, name string) bool {
 	return err == nil && ok
 }
 
-// UnmatchedBudgets returns, sorted, the keys of budgets that apply to none
-// of the recipes named: a misspelt name or glob that would otherwise leave
-// its budget silently unchecked.
-func UnmatchedBudgets(budgets map[string]int64, names []string) []string {
+// UnmatchedBudgets returns, sorted and once each, the patterns of budgets
+// that apply to none of the recipes named: a misspelt name or glob that
+// would otherwise leave its budget silently unchecked.
+func UnmatchedBudgets(budgets []Budget, names []string) []string {
 	var out []string
-	for key := range budgets {
-		if !slices.ContainsFunc(names, func(n string) bool { return budgetApplies(key, n) }) {
-			out = append(out, key)
+	for _, b := range budgets {
+		if !slices.ContainsFunc(names, func(n string) bool { return budgetApplies(b.Pattern, n) }) {
+			out = append(out, b.Pattern)
 		}
 	}
 	slices.Sort(out)
-	return out
+	return slices.Compact(out)
 }
 
-// ParseBudget parses "NAME=SIZE", NAME a recipe name or glob and SIZE as
-// ParseBytes reads it: "hello-go.*=2MiB".
-func ParseBudget(s string) (string, int64, error) {
-	name, size, ok := strings.Cut(s, "=")
+// BudgetSyntax describes what ParseBudget reads, for help texts.
+const BudgetSyntax = "NAME=LIMIT[,LIMIT...], NAME a recipe name or glob, each LIMIT SIZE (uncompressed) or METRIC=VALUE: " +
+	"uncompressed=SIZE, compressed=SIZE, wasted=SIZE (bytes a later layer hides), and dive's CI rules " +
+	"dive-wasted=SIZE (highestWastedBytes), dive-efficiency=RATIO (lowestEfficiency: the image fails below it), " +
+	"dive-user-wasted=RATIO (highestUserWastedPercent); SIZE as 20kB, 1.5MB, 2MiB; RATIO from 0 to 1, as 0.95 or 95%"
+
+// ParseBudget parses NAME=LIMIT[,LIMIT...] (BudgetSyntax) into one Budget
+// per LIMIT: "hello-go.*=2MiB,compressed=1MB,dive-efficiency=0.95". Sizes
+// of uncompressed and compressed must be more than 0; the wasted sizes and
+// the ratios are from 0 to 1, as dive has them. A metric given twice is an
+// error.
+func ParseBudget(s string) ([]Budget, error) {
+	name, limits, ok := strings.Cut(s, "=")
 	name = strings.TrimSpace(name)
 	if !ok {
-		return "", 0, fmt.Errorf("budget %q: want NAME=SIZE, as in 'hello-go.*=2MB'", s)
+		return nil, fmt.Errorf("budget %q: want NAME=LIMIT, as in 'hello-go.*=2MB' or 'hello-go.*=compressed=1MB,dive-efficiency=0.95'", s)
 	}
 	if name == "" {
-		return "", 0, fmt.Errorf("budget %q: no recipe name or glob before '='", s)
+		return nil, fmt.Errorf("budget %q: no recipe name or glob before '='", s)
 	}
 	if _, err := path.Match(name, ""); err != nil {
-		return "", 0, fmt.Errorf("budget %q: bad glob %q: %w", s, name, err)
+		return nil, fmt.Errorf("budget %q: bad glob %q: %w", s, name, err)
 	}
-	n, err := ParseBytes(size)
+	var out []Budget
+	for _, item := range strings.Split(limits, ",") {
+		m, val := Uncompressed, item
+		if k, v, ok := strings.Cut(item, "="); ok {
+			m, val = Metric(strings.TrimSpace(k)), v
+			if !slices.Contains(Metrics, m) {
+				return nil, fmt.Errorf("budget %q: unknown metric %q; want one of %s", s, k, metricList())
+			}
+		}
+		if slices.ContainsFunc(out, func(b Budget) bool { return b.Metric == m }) {
+			return nil, fmt.Errorf("budget %q: %s given twice", s, m)
+		}
+		limit, err := parseLimit(m, val)
+		if err != nil {
+			return nil, fmt.Errorf("budget %q: %s: %w", s, m, err)
+		}
+		out = append(out, Budget{Pattern: name, Metric: m, Limit: limit})
+	}
+	return out, nil
+}
+
+func metricList() string {
+	names := make([]string, len(Metrics))
+	for i, m := range Metrics {
+		names[i] = string(m)
+	}
+	return strings.Join(names, ", ")
+}
+
+// parseLimit reads one limit of metric m.
+func parseLimit(m Metric, s string) (float64, error) {
+	if !m.IsRatio() {
+		n, err := ParseBytes(s)
+		if err != nil {
+			return 0, err
+		}
+		if n <= 0 && (m == Uncompressed || m == Compressed) {
+			return 0, errors.New("the size must be more than 0")
+		}
+		if n > 1<<53 {
+			return 0, fmt.Errorf("size %q: too large for a budget", s)
+		}
+		return float64(n), nil
+	}
+	return ParseRatio(s)
+}
+
+// ParseRatio parses a ratio from 0 to 1, as a fraction ("0.95") or a
+// percentage ("95%"): the range dive allows its ratio rules.
+func ParseRatio(s string) (float64, error) {
+	t := strings.TrimSpace(s)
+	num, pct := strings.CutSuffix(t, "%")
+	num = strings.TrimSpace(num)
+	if num == "" || strings.ContainsFunc(num, func(r rune) bool { return (r < '0' || r > '9') && r != '.' }) {
+		return 0, fmt.Errorf("ratio %q: want a fraction (0.95) or a percentage (95%%)", s)
+	}
+	v, err := strconv.ParseFloat(num, 64)
 	if err != nil {
-		return "", 0, fmt.Errorf("budget %q: %w", s, err)
+		return 0, fmt.Errorf("ratio %q: bad number %q", s, num)
 	}
-	if n <= 0 {
-		return "", 0, fmt.Errorf("budget %q: the size must be more than 0", s)
+	if pct {
+		v /= 100
 	}
-	return name, n, nil
+	if math.IsInf(v, 0) || math.IsNaN(v) {
+		return 0, fmt.Errorf("ratio %q: too large", s)
+	}
+	if v > 1 {
+		return 0, fmt.Errorf("ratio %q: at most 1 (100%%)", s)
+	}
+	return v, nil
 }
 
 var units = map[string]float64{

@@ -1,7 +1,9 @@
 package report
 
 import (
+	"math"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -37,24 +39,30 @@ func FuzzParseBytes(f *testing.F) {
 	})
 }
 
-// FuzzParseBudget: a budget that parses has a trimmed, non-empty name that
-// is a valid glob with no '=' and a size above 0, and writing it back as
-// NAME=BYTES gives the same budget; an error names the input. Seeds:
-// testdata/fuzz/FuzzParseBudget.
+// FuzzParseBudget: a budget that parses gives one Budget per limit, all
+// with the same trimmed, non-empty name that is a valid glob with no '=',
+// known metrics each once, limits of 0 or more (sizes above 0 for
+// uncompressed and compressed, ratios at most 1); written back as
+// NAME=METRIC=VALUE,... it gives the same budgets. An error names the
+// input. Seeds: testdata/fuzz/FuzzParseBudget.
 func FuzzParseBudget(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
-		name, n, err := ParseBudget(s)
+		budgets, err := ParseBudget(s)
 		if err != nil {
+			if budgets != nil {
+				t.Errorf("ParseBudget(%q) = %+v with error %v", s, budgets, err)
+			}
 			if !strings.Contains(err.Error(), strconv.Quote(s)) {
 				t.Errorf("ParseBudget(%q): error %q does not name the input", s, err)
 			}
 			return
 		}
-		switch {
-		case name == "" || name != strings.TrimSpace(name) || strings.Contains(name, "="):
+		if len(budgets) == 0 {
+			t.Fatalf("ParseBudget(%q): no budgets and no error", s)
+		}
+		name := budgets[0].Pattern
+		if name == "" || name != strings.TrimSpace(name) || strings.Contains(name, "=") {
 			t.Fatalf("ParseBudget(%q): name %q", s, name)
-		case n <= 0:
-			t.Fatalf("ParseBudget(%q): size %d", s, n)
 		}
 		if _, err := path.Match(name, "hello-c.gcc"); err != nil {
 			t.Errorf("ParseBudget(%q): name %q is not a valid glob: %v", s, name, err)
@@ -62,9 +70,29 @@ func FuzzParseBudget(f *testing.F) {
 		if !budgetApplies(name, name) {
 			t.Errorf("ParseBudget(%q): name %q does not apply to a recipe of that name", s, name)
 		}
-		again := name + "=" + strconv.FormatInt(n, 10)
-		if name2, n2, err := ParseBudget(again); err != nil || name2 != name || n2 != n {
-			t.Errorf("ParseBudget(%q) = %q, %d; written back, %q gives %q, %d, %v", s, name, n, again, name2, n2, err)
+		seen := map[Metric]bool{}
+		var parts []string
+		for _, b := range budgets {
+			switch {
+			case b.Pattern != name:
+				t.Fatalf("ParseBudget(%q): names %q and %q", s, name, b.Pattern)
+			case !slices.Contains(Metrics, b.Metric) || seen[b.Metric]:
+				t.Fatalf("ParseBudget(%q): metric %q unknown or twice", s, b.Metric)
+			case b.Limit < 0 || math.IsNaN(b.Limit) || math.IsInf(b.Limit, 0):
+				t.Fatalf("ParseBudget(%q): limit %v", s, b.Limit)
+			case b.Limit == 0 && (b.Metric == Uncompressed || b.Metric == Compressed):
+				t.Fatalf("ParseBudget(%q): a %s budget of 0", s, b.Metric)
+			case b.Metric.IsRatio() && b.Limit > 1:
+				t.Fatalf("ParseBudget(%q): efficiency %v", s, b.Limit)
+			case !b.Metric.IsRatio() && b.Limit != math.Trunc(b.Limit):
+				t.Fatalf("ParseBudget(%q): %s of %v bytes", s, b.Metric, b.Limit)
+			}
+			seen[b.Metric] = true
+			parts = append(parts, string(b.Metric)+"="+strconv.FormatFloat(b.Limit, 'f', -1, 64))
+		}
+		again := name + "=" + strings.Join(parts, ",")
+		if back, err := ParseBudget(again); err != nil || !slices.Equal(back, budgets) {
+			t.Errorf("ParseBudget(%q) = %+v; written back, %q gives %+v, %v", s, budgets, again, back, err)
 		}
 	})
 }

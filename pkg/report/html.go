@@ -152,13 +152,13 @@ func firstIndex(rs []Recipe, program string) int {
 func newRow(r Recipe) row {
 	w := row{
 		Recipe:     r,
-		ID:         "r-" + r.Name,
-		Label:      strings.TrimPrefix(r.Name, r.Program+"."),
+		ID:         "r-" + r.Name + platformID(r.Platform),
+		Label:      strings.TrimPrefix(r.Label(), r.Program+"."),
 		StatusCSS:  "st-" + cssWord(r.Status),
 		Unexpected: r.Unexpected(),
 	}
 	if w.Label == "" {
-		w.Label = r.Name
+		w.Label = r.Label()
 	}
 	classes := []string{w.StatusCSS}
 	if r.Failing() {
@@ -219,4 +219,13 @@ func shortDigest(d string) string {
 		return alg + ":" + hex[:12]
 	}
 	return d
+}
+
+// platformID is a platform's part of a row's HTML id: "-linux-arm64",
+// "" for none.
+func platformID(p string) string {
+	if p == "" {
+		return ""
+	}
+	return "-" + strings.ReplaceAll(p, "/", "-")
 }

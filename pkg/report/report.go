@@ -54,8 +54,11 @@ type Report struct {
 
 // A Recipe is the result of one build/run combination.
 type Recipe struct {
-	Name    string `json:"name"`
-	Program string `json:"program"`
+	Name string `json:"name"`
+	// Platform is the platform of this row's image (linux/arm64) when
+	// the recipe was built for several, one row each; empty otherwise.
+	Platform string `json:"platform,omitempty"`
+	Program  string `json:"program"`
 	// Extra is set for a recipe beyond the 51 seed rows (llbdefs.Extras).
 	Extra      bool   `json:"extra,omitempty"`
 	BuildImage string `json:"build_image"`
@@ -236,4 +239,14 @@ func firstLine(s string, n int) string {
 		return string(r[:n-1]) + "…"
 	}
 	return s
+}
+
+// Label is how tables name the row: its recipe, followed by its platform
+// in parentheses when the recipe was built for several
+// ("hello-c.gcc-static.scratch (linux/arm64)").
+func (r Recipe) Label() string {
+	if r.Platform == "" {
+		return r.Name
+	}
+	return r.Name + " (" + r.Platform + ")"
 }

@@ -34,6 +34,7 @@ func StandInImages(bases []runner.BaseImage) []string {
 func RecipeRow(r llbdefs.Recipe, res runner.Result, standIns bool) Recipe {
 	row := Recipe{
 		Name:           r.Name,
+		Platform:       res.Platform,
 		Program:        r.Program(),
 		Extra:          r.Extra,
 		BuildImage:     llbdefs.ShortRef(r.BuildImage()),
@@ -59,14 +60,21 @@ func RecipeRow(r llbdefs.Recipe, res runner.Result, standIns bool) Recipe {
 	if standIns && r.StandIn == llbdefs.Partial {
 		row.StandInDiffers = r.Offline
 	}
-	if o := res.Run; o != nil {
-		row.Run = &RunOutcome{
-			ExitCode: o.ExitCode, Expected: o.Matches, Reason: o.Reason,
-			Kind: string(o.Kind), Want: o.Expected, Network: o.Network, TimedOut: o.TimedOut,
-			DurationMS: o.Duration.Milliseconds(), StdoutTail: o.StdoutTail, StderrTail: o.StderrTail,
-		}
-	}
+	row.Run = RunOutcomeOf(res.Run)
 	return row
+}
+
+// RunOutcomeOf is the report's form of a runner's run outcome (nil for
+// none).
+func RunOutcomeOf(o *runner.RunOutcome) *RunOutcome {
+	if o == nil {
+		return nil
+	}
+	return &RunOutcome{
+		ExitCode: o.ExitCode, Expected: o.Matches, Reason: o.Reason,
+		Kind: string(o.Kind), Want: o.Expected, Network: o.Network, TimedOut: o.TimedOut,
+		DurationMS: o.Duration.Milliseconds(), StdoutTail: o.StdoutTail, StderrTail: o.StderrTail,
+	}
 }
 
 // SkippedRow is the row of a recipe not attempted, and why.
@@ -120,7 +128,7 @@ func WriteTestTable(w io.Writer, rep *Report, took time.Duration) error {
 		if row.Run != nil {
 			dur = (time.Duration(row.Run.DurationMS) * time.Millisecond).String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", row.Name, row.Expect, got, verdict, dur, reason)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", row.Label(), row.Expect, got, verdict, dur, reason)
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("writing the table: %w", err)

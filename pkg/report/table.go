@@ -30,7 +30,7 @@ func WriteTable(w io.Writer, rep *Report) error {
 				added = "+" + FormatBytes(img.AddedUncompressed)
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Outcome(), uncomp, comp, docker, layers, added, notes(r))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Label(), r.Outcome(), uncomp, comp, docker, layers, added, notes(r))
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("writing the table: %w", err)

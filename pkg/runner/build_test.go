@@ -57,6 +57,9 @@ type fakeRef struct{ gateway.Reference }
 
 var amd64 = ocispecs.Platform{OS: "linux", Architecture: "amd64"}
 
+// one is a build for platform p alone.
+func one(p ocispecs.Platform) []ocispecs.Platform { return []ocispecs.Platform{p} }
+
 func TestBuildFunction(t *testing.T) {
 	const build, run = "docker.io/library/golang:x", "docker.io/library/debian:x"
 	const standIn = "org.minikit.stand-in"
@@ -80,15 +83,15 @@ func TestBuildFunction(t *testing.T) {
 		hooked = append(hooked, img)
 		return nil
 	}}}
-	var info built
-	res, err := s.build(context.Background(), gw, tg, amd64, &info, true)
+	info := newBuilt(1)
+	res, err := s.build(context.Background(), gw, tg, one(amd64), info, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	if len(info.bases) != 2 || info.bases[0].Ref != run || info.bases[1].Ref != build ||
-		info.bases[0].Labels[standIn] != "true" || !strings.HasPrefix(info.bases[0].Digest, "sha256:") || len(info.bases[1].Labels) != 0 {
-		t.Errorf("bases %+v; want %s (labelled) then %s", info.bases, run, build)
+	if len(info.plats[0].bases) != 2 || info.plats[0].bases[0].Ref != run || info.plats[0].bases[1].Ref != build ||
+		info.plats[0].bases[0].Labels[standIn] != "true" || !strings.HasPrefix(info.plats[0].bases[0].Digest, "sha256:") || len(info.plats[0].bases[1].Labels) != 0 {
+		t.Errorf("bases %+v; want %s (labelled) then %s", info.plats[0].bases, run, build)
 	}
 	for ref, n := range gw.resolved {
 		if n != 1 {
@@ -129,7 +132,7 @@ func TestBuildFunctionPlatform(t *testing.T) {
 		seen = in.Platform
 		return llb.Image(base, llb.Platform(in.Platform)), nil
 	}}
-	res, err := (&solver{cfg: &config{}}).build(context.Background(), gw, tg, arm, &built{}, true)
+	res, err := (&solver{cfg: &config{}}).build(context.Background(), gw, tg, one(arm), newBuilt(1), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +149,7 @@ func TestBuildFunctionErrors(t *testing.T) {
 	gw := &fakeGateway{configs: map[string]ocispecs.Image{}, resolved: map[string]int{}}
 	src := Source{Name: testSourceName}
 	tg := target("b", src, from("docker.io/library/gone:1"), ImageConfig{})
-	_, err := (&solver{cfg: &config{}}).build(context.Background(), gw, tg, amd64, &built{}, true)
+	_, err := (&solver{cfg: &config{}}).build(context.Background(), gw, tg, one(amd64), newBuilt(1), true)
 	if err == nil || !strings.Contains(err.Error(), "resolve base image docker.io/library/gone:1: not found") {
 		t.Errorf("error %v", err)
 	}
@@ -159,22 +162,22 @@ func TestBuildFunctionErrors(t *testing.T) {
 	s := &solver{cfg: &config{afterSolve: func(context.Context, gateway.Client, gateway.Reference, Target, ocispecs.Image) error {
 		return errors.New("no container")
 	}}}
-	var info built
-	if _, err := s.build(context.Background(), gw, tg, amd64, &info, true); err == nil || err.Error() != "after solving h: no container" {
+	info := newBuilt(1)
+	if _, err := s.build(context.Background(), gw, tg, one(amd64), info, true); err == nil || err.Error() != "after solving h: no container" {
 		t.Errorf("hook error %v", err)
 	}
-	if len(info.bases) != 1 || len(info.bases[0].Labels) != 0 {
-		t.Errorf("bases %+v for an image without labels", info.bases)
+	if len(info.plats[0].bases) != 1 || len(info.plats[0].bases[0].Labels) != 0 {
+		t.Errorf("bases %+v for an image without labels", info.plats[0].bases)
 	}
 
 	// A panic in it too.
 	panics := Target{Name: "p", LLB: func(context.Context, BuildInput) (llb.State, error) { panic("oops") }}
-	if _, err := s.build(context.Background(), gw, panics, amd64, &built{}, true); err == nil || !strings.Contains(err.Error(), "panicked: oops") {
+	if _, err := s.build(context.Background(), gw, panics, one(amd64), newBuilt(1), true); err == nil || !strings.Contains(err.Error(), "panicked: oops") {
 		t.Errorf("LLB panic: %v", err)
 	}
 	// The LLB function's error fails the build, with the target's name.
 	bad := Target{Name: "x", LLB: func(context.Context, BuildInput) (llb.State, error) { return llb.State{}, errors.New("no graph") }}
-	if _, err := s.build(context.Background(), gw, bad, amd64, &built{}, true); err == nil || !strings.Contains(err.Error(), "x") || !strings.Contains(err.Error(), "no graph") {
+	if _, err := s.build(context.Background(), gw, bad, one(amd64), newBuilt(1), true); err == nil || !strings.Contains(err.Error(), "x") || !strings.Contains(err.Error(), "no graph") {
 		t.Errorf("LLB error: %v", err)
 	}
 }
@@ -191,7 +194,7 @@ func TestBuildFunctionEpoch(t *testing.T) {
 		got = in.Epoch
 		return llb.Scratch(), nil
 	}}
-	if _, err := (&solver{cfg: cfg}).build(context.Background(), gw, tg, amd64, &built{}, false); err != nil {
+	if _, err := (&solver{cfg: cfg}).build(context.Background(), gw, tg, one(amd64), newBuilt(1), false); err != nil {
 		t.Fatal(err)
 	}
 	if got == nil || got.Unix() != 1700000000 || got == cfg.epoch {

@@ -76,8 +76,9 @@ func (c *config) stampEpoch(entries []client.ExportEntry) {
 // the base's history entries as they are. Without it every export
 // decompresses, rewrites and compresses again every layer of the image,
 // the base's included, since the rewritten blob is not remembered. A
-// scratch run image (no layers) adds nothing.
-func markBaseLayers(out *gateway.Result, base ocispecs.Image) error {
+// scratch run image (no layers) adds nothing. key is the platform's key
+// in a multi-platform result (platformKey), "" for a single image.
+func markBaseLayers(out *gateway.Result, base ocispecs.Image, key string) error {
 	if len(base.RootFS.DiffIDs) == 0 {
 		return nil
 	}
@@ -85,6 +86,10 @@ func markBaseLayers(out *gateway.Result, base ocispecs.Image) error {
 	if err != nil {
 		return fmt.Errorf("base image config: %w", err)
 	}
-	out.AddMeta(exptypes.ExporterImageBaseConfigKey, dt)
+	k := exptypes.ExporterImageBaseConfigKey
+	if key != "" {
+		k += "/" + key
+	}
+	out.AddMeta(k, dt)
 	return nil
 }

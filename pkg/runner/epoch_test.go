@@ -59,12 +59,12 @@ func TestSourceDateEpoch(t *testing.T) {
 
 func TestMarkBaseLayers(t *testing.T) {
 	out := gateway.NewResult()
-	if err := markBaseLayers(out, ocispecs.Image{}); err != nil || len(out.Metadata) != 0 {
+	if err := markBaseLayers(out, ocispecs.Image{}, ""); err != nil || len(out.Metadata) != 0 {
 		t.Fatalf("scratch: %v, metadata %v", err, out.Metadata)
 	}
 	base := ocispecs.Image{RootFS: ocispecs.RootFS{Type: "layers", DiffIDs: []digest.Digest{digest.FromString("a"), digest.FromString("b")}},
 		History: []ocispecs.History{{CreatedBy: "base"}}}
-	if err := markBaseLayers(out, base); err != nil {
+	if err := markBaseLayers(out, base, ""); err != nil {
 		t.Fatal(err)
 	}
 	// What the exporter reads (writer.go): the base's diff IDs and history.
@@ -93,7 +93,7 @@ func TestBuildMarksBaseLayers(t *testing.T) {
 		{scratch().copyFrom(stage, "/hello", "/"), nil},
 	} {
 		tg := target("b", Source{Name: testSourceName}, c.final, ImageConfig{Cmd: argv("/hello")}, build)
-		res, err := (&solver{cfg: &config{}, configs: newConfigStore()}).build(context.Background(), gw, tg, amd64, &built{}, true)
+		res, err := (&solver{cfg: &config{}, configs: newConfigStore()}).build(context.Background(), gw, tg, one(amd64), newBuilt(1), true)
 		if err != nil {
 			t.Fatal(err)
 		}

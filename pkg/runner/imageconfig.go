@@ -138,10 +138,8 @@ func (t Target) validate() error {
 	if !validName.MatchString(t.Name) {
 		return fmt.Errorf("target %q: the name must be a valid image tag ([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})", t.Name)
 	}
-	if t.Platform.OS != "" || t.Platform.Architecture != "" {
-		if t.Platform.OS == "" || t.Platform.Architecture == "" {
-			return fmt.Errorf("target %s: platform %q: want an OS and an architecture", t.Name, formatPlatform(t.Platform))
-		}
+	if err := checkPlatforms(t.Platforms); err != nil {
+		return fmt.Errorf("target %s: %w", t.Name, err)
 	}
 	if t.LLB == nil {
 		return fmt.Errorf("target %s: no LLB function", t.Name)

@@ -39,23 +39,28 @@ func Measure(opts ...measure.Option) Option {
 }
 
 // A meter is one target's measurement: an extra OCI export whose output
-// is a pipe into measure.FromOCITar.
+// is piped into measure.FromOCITar, once per platform for an image
+// index (each reader measures its platform's manifest).
 type meter struct {
 	opts  []measure.Option
-	base  func() []string // the run image's diff IDs, known once the build ran
+	plats []string // the platform each reader chooses; [""] for a single image
+	info  *built   // the run images' diff IDs, known once the build ran
 	mu    sync.Mutex
-	pw    *io.PipeWriter
+	pws   []*io.PipeWriter
 	over  bool // finish was called: the exporter is too late
 	done  chan struct{}
-	img   *measure.Image
-	err   error
+	imgs  []*measure.Image
+	errs  []error
 	entry client.ExportEntry
 }
 
 // newMeter measures the image called image (its name in the OCI
-// export).
-func newMeter(image string, opts []measure.Option, base func() []string) *meter {
-	m := &meter{opts: opts, base: base}
+// export), built for ps by the build info is about.
+func newMeter(image string, opts []measure.Option, ps []ocispecs.Platform, info *built) *meter {
+	m := &meter{opts: opts, info: info}
+	for i := range ps {
+		m.plats = append(m.plats, measuredPlatform(ps, i))
+	}
 	m.entry = client.ExportEntry{
 		Type:   client.ExporterOCI,
 		Attrs:  map[string]string{string(exptypes.OptKeyName): image},
@@ -64,11 +69,11 @@ func newMeter(image string, opts []measure.Option, base func() []string) *meter 
 	return m
 }
 
-// open is the exporter's Output: it starts the reader.
+// open is the exporter's Output: it starts the readers.
 func (m *meter) open(map[string]string) (io.WriteCloser, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.pw != nil {
+	if m.pws != nil {
 		return nil, fmt.Errorf("measure: opened twice")
 	}
 	if m.over {
@@ -76,16 +81,44 @@ func (m *meter) open(map[string]string) (io.WriteCloser, error) {
 		// still under way when the build ended must find no reader.
 		return nil, fmt.Errorf("measure: the build is over")
 	}
-	pr, pw := io.Pipe()
-	m.pw, m.done = pw, make(chan struct{})
-	opts := append([]measure.Option{measure.BaseDiffIDs(m.base())}, m.opts...)
+	n := len(m.plats)
+	m.imgs, m.errs, m.done = make([]*measure.Image, n), make([]error, n), make(chan struct{})
+	var wg sync.WaitGroup
+	writers := make([]io.Writer, n)
+	for i, plat := range m.plats {
+		pr, pw := io.Pipe()
+		m.pws, writers[i] = append(m.pws, pw), pw
+		opts := append([]measure.Option{measure.BaseDiffIDs(m.info.plats[i].baseLayers())}, m.opts...)
+		if plat != "" {
+			opts = append(opts, measure.Platform(plat))
+		}
+		wg.Go(func() {
+			m.imgs[i], m.errs[i] = measure.FromOCITar(pr, opts...)
+			// Unblock the exporter if the reader stopped early.
+			pr.CloseWithError(fmt.Errorf("measure: %w", errOrEOF(m.errs[i])))
+		})
+	}
 	go func() {
-		defer close(m.done)
-		m.img, m.err = measure.FromOCITar(pr, opts...)
-		// Unblock the exporter if the reader stopped early.
-		pr.CloseWithError(fmt.Errorf("measure: %w", errOrEOF(m.err)))
+		wg.Wait()
+		close(m.done)
 	}()
-	return pw, nil
+	if n == 1 {
+		return m.pws[0], nil
+	}
+	return meterWriter{io.MultiWriter(writers...), m.pws}, nil
+}
+
+// meterWriter writes an export to every reader of a meter.
+type meterWriter struct {
+	io.Writer
+	pws []*io.PipeWriter
+}
+
+func (w meterWriter) Close() error {
+	for _, pw := range w.pws {
+		pw.Close()
+	}
+	return nil
 }
 
 func errOrEOF(err error) error {
@@ -96,25 +129,36 @@ func errOrEOF(err error) error {
 }
 
 // finish ends the measurement after the build: buildErr, if any, is what
-// the reader sees as the end of its stream.
-func (m *meter) finish(buildErr error) (*measure.Image, error) {
+// the readers see as the end of their stream. It returns one image per
+// platform.
+func (m *meter) finish(buildErr error) ([]*measure.Image, error) {
 	m.mu.Lock()
-	pw, done := m.pw, m.done
+	pws, done := m.pws, m.done
 	m.over = true
 	m.mu.Unlock()
-	if pw == nil {
+	if pws == nil {
 		if buildErr == nil {
 			return nil, fmt.Errorf("measure: the exporter wrote nothing")
 		}
 		return nil, buildErr
 	}
-	if buildErr != nil {
-		pw.CloseWithError(buildErr)
-	} else {
-		pw.Close()
+	for _, pw := range pws {
+		if buildErr != nil {
+			pw.CloseWithError(buildErr)
+		} else {
+			pw.Close()
+		}
 	}
 	<-done
-	return m.img, m.err
+	for i, err := range m.errs {
+		if err != nil {
+			if m.plats[i] != "" {
+				err = fmt.Errorf("%s: %w", m.plats[i], err)
+			}
+			return nil, err
+		}
+	}
+	return m.imgs, nil
 }
 
 // MeasureCache keeps measurements in dir, keyed by manifest digest and
@@ -152,17 +196,22 @@ func MeasureCache(dir string) Option {
 func LayerCacheDir(dir string) string { return filepath.Join(dir, "layers") }
 
 // measureKey names a measurement in the cache: the image's manifest
-// digest and the options it was measured with.
-func (s *solver) measureKey(manifest string) string {
+// digest (its index's, with the platform chosen in it: plat, "" for a
+// single image) and the options it was measured with.
+func (s *solver) measureKey(manifest, plat string) string {
 	if s.cfg.measureCache == "" || !strings.HasPrefix(manifest, "sha256:") {
 		return ""
 	}
-	sum := sha256.Sum256([]byte(manifest + "\x00" + measure.Key(s.cfg.measureOpts...)))
+	key := manifest
+	if plat != "" {
+		key += "\x00" + plat
+	}
+	sum := sha256.Sum256([]byte(key + "\x00" + measure.Key(s.cfg.measureOpts...)))
 	return filepath.Join(s.cfg.measureCache, hex.EncodeToString(sum[:])+".json")
 }
 
-func (s *solver) loadMeasure(manifest string) *measure.Image {
-	p := s.measureKey(manifest)
+func (s *solver) loadMeasure(manifest, plat string) *measure.Image {
+	p := s.measureKey(manifest, plat)
 	if p == "" {
 		return nil
 	}
@@ -171,7 +220,7 @@ func (s *solver) loadMeasure(manifest string) *measure.Image {
 		return nil
 	}
 	var img measure.Image
-	if json.Unmarshal(data, &img) != nil || img.ManifestDigest != manifest {
+	if json.Unmarshal(data, &img) != nil || (plat == "" && img.ManifestDigest != manifest) || !strings.HasPrefix(img.ManifestDigest, "sha256:") {
 		return nil
 	}
 	return &img
@@ -179,9 +228,9 @@ func (s *solver) loadMeasure(manifest string) *measure.Image {
 
 // storeMeasure saves a measurement; the cache is an optimisation, so a
 // failure to write it is not an error.
-func (s *solver) storeMeasure(manifest string, img *measure.Image) {
-	p := s.measureKey(manifest)
-	if p == "" || img == nil || img.ManifestDigest != manifest {
+func (s *solver) storeMeasure(manifest, plat string, img *measure.Image) {
+	p := s.measureKey(manifest, plat)
+	if p == "" || img == nil || (plat == "" && img.ManifestDigest != manifest) {
 		return
 	}
 	data, err := json.Marshal(img)
@@ -199,16 +248,29 @@ func (s *solver) storeMeasure(manifest string, img *measure.Image) {
 	_ = os.Rename(tmp.Name(), p)
 }
 
-// measureAgain returns the cached measurement of the image just built, or
-// solves the recipe again (everything cached) with only an OCI export,
-// into a measure.Receiver offered as the export's content store: layers
-// of the layer cache are not sent, the others are measured as they
-// arrive.
-func (s *solver) measureAgain(ctx context.Context, t Target, p ocispecs.Platform, image string, opt client.SolveOpt, manifest string) (*measure.Image, error) {
-	if img := s.loadMeasure(manifest); img != nil {
-		return img, nil
+// cachedMeasures returns the cached measurements of the image manifest
+// (an index's for several platforms), one per platform of ps, or nil
+// unless all of them are cached.
+func (s *solver) cachedMeasures(manifest string, ps []ocispecs.Platform) []*measure.Image {
+	imgs := make([]*measure.Image, len(ps))
+	for i := range ps {
+		if imgs[i] = s.loadMeasure(manifest, measuredPlatform(ps, i)); imgs[i] == nil {
+			return nil
+		}
 	}
-	var info built
+	return imgs
+}
+
+// measureAgain returns the cached measurements of the image just built
+// (one per platform of ps), or solves the recipe again (everything
+// cached) with only an OCI export, into a measure.Receiver offered as
+// the export's content store: layers of the layer cache are not sent,
+// the others are measured as they arrive.
+func (s *solver) measureAgain(ctx context.Context, t Target, ps []ocispecs.Platform, image string, opt client.SolveOpt, manifest string) ([]*measure.Image, error) {
+	if imgs := s.cachedMeasures(manifest, ps); imgs != nil {
+		return imgs, nil
+	}
+	info := newBuilt(len(ps))
 	recv := measure.NewReceiver(s.cfg.measureOpts...)
 	opt.Exports = []client.ExportEntry{{
 		Type: client.ExporterOCI,
@@ -231,7 +293,7 @@ func (s *solver) measureAgain(ctx context.Context, t Target, p ocispecs.Platform
 		}
 	}()
 	resp, err := s.c.Build(ctx, opt, s.cfg.product, func(ctx context.Context, gw gateway.Client) (*gateway.Result, error) {
-		return s.build(ctx, gw, t, p, &info, false)
+		return s.build(ctx, gw, t, ps, info, false)
 	}, statusCh)
 	if err != nil {
 		return nil, fmt.Errorf("measure %s: %w", t.Name, err)
@@ -240,16 +302,26 @@ func (s *solver) measureAgain(ctx context.Context, t Target, p ocispecs.Platform
 	if md.Validate() != nil {
 		return nil, fmt.Errorf("measure %s: the oci exporter returned no image digest (%q)", t.Name, md)
 	}
-	opts := append([]measure.Option{measure.BaseDiffIDs(info.baseLayers())}, s.cfg.measureOpts...)
-	if p.OS != "" {
+	imgs := make([]*measure.Image, len(ps))
+	for i, p := range ps {
+		opts := append([]measure.Option{measure.BaseDiffIDs(info.plats[i].baseLayers())}, s.cfg.measureOpts...)
 		opts = append(opts, measure.Platform(platforms.Format(p))) // if the export is an index
+		img, err := recv.Image(md, opts...)
+		if err != nil {
+			if len(ps) > 1 {
+				return nil, fmt.Errorf("measure %s for %s: %w", t.Name, formatPlatform(p), err)
+			}
+			return nil, fmt.Errorf("measure %s: %w", t.Name, err)
+		}
+		plat := measuredPlatform(ps, i)
+		if plat == "" {
+			s.storeMeasure(img.ManifestDigest, "", img)
+		} else {
+			s.storeMeasure(md.String(), plat, img)
+		}
+		imgs[i] = img
 	}
-	img, err := recv.Image(md, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("measure %s: %w", t.Name, err)
-	}
-	s.storeMeasure(img.ManifestDigest, img)
-	return img, nil
+	return imgs, nil
 }
 
 // forStore opens a session of the run for a measuring build: the samples

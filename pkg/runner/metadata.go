@@ -27,12 +27,16 @@ type TargetMetadata struct {
 }
 
 // Metadata returns the metadata of every target that built an image
-// (a digest in its Result), keyed by target name.
+// (a digest in its Result), keyed by target name: for a target built for
+// several platforms, one entry, its image index's, as buildx writes it.
 func Metadata(results []Result) map[string]TargetMetadata {
 	out := map[string]TargetMetadata{}
 	for _, r := range results {
 		if r.ImageDigest == "" {
 			continue // failed, canceled, or built without an export
+		}
+		if _, ok := out[r.Name]; ok {
+			continue // another platform's Result: the same index
 		}
 		names := r.ImageNames
 		if len(names) == 0 && r.ImageName != "" {

@@ -72,3 +72,18 @@ func TestWriteMetadata(t *testing.T) {
 		t.Errorf("a missing directory: %v", err)
 	}
 }
+
+// A target built for two platforms has one Result per platform and one
+// metadata entry: its image index's.
+func TestMetadataIndex(t *testing.T) {
+	index := "sha256:" + strings.Repeat("3", 64)
+	desc := &ocispecs.Descriptor{MediaType: ocispecs.MediaTypeImageIndex, Digest: digest.Digest(index), Size: 700}
+	results := []Result{
+		{Name: "m", Platform: "linux/amd64", Status: StatusOK, ImageName: "docker.io/library/m:latest", ImageDigest: index, ImageDescriptor: desc},
+		{Name: "m", Platform: "linux/arm64", Status: StatusOK, ImageName: "docker.io/library/m:latest", ImageDigest: index, ImageDescriptor: desc},
+	}
+	md := Metadata(results)
+	if len(md) != 1 || md["m"].Digest != index || md["m"].Descriptor.MediaType != ocispecs.MediaTypeImageIndex || md["m"].ImageName != "docker.io/library/m:latest" {
+		t.Errorf("metadata %+v; want one entry, the index's", md)
+	}
+}

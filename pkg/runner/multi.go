@@ -39,7 +39,8 @@ const (
 )
 
 // SolveOn builds the targets on several builders, as Solve does on one,
-// and returns one Result per target, in the order given, each naming its
+// and returns one Result per target (per target and platform, for a
+// target built for several), in the order given, each naming its
 // builder (Result.Builder).
 //
 // Targets that share a build step that runs something (the same RUN
@@ -129,7 +130,15 @@ func solveOn(ctx context.Context, builders []Builder, targets []Target, opts []O
 			return err
 		},
 	}
-	return m.run(ctx)
+	results, err := m.run(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Result
+	for i, res := range results {
+		out = append(out, splitPlatforms(res, s.cfg.targetPlatforms(targets[i]))...) // platforms.go
+	}
+	return out, nil
 }
 
 // ScheduleItems describes the targets for package schedule as SolveOn
@@ -137,8 +146,9 @@ func solveOn(ctx context.Context, builders []Builder, targets []Target, opts []O
 // vertices, where the work is (each covers the whole graph below it, so
 // two targets share one only when they share that step and everything it
 // runs on), its work keys the digests of all its vertices. The graphs are
-// made as opts would have them built (their Platform and SourceDateEpoch
-// options; without a Platform, linux on this machine's architecture)
+// made as opts would have them built (their Platforms and SourceDateEpoch
+// options, every platform's graph; without Platforms, linux on this
+// machine's architecture)
 // but without a resolver, which changes no vertex's identity across
 // targets. A target whose graph cannot be made has no keys (its build
 // reports why). The error is the options', or ctx's when it ends.
@@ -156,10 +166,6 @@ func fallbackPlatform() ocispecs.Platform {
 }
 
 func scheduleItems(ctx context.Context, targets []Target, cfg *config) ([]schedule.Item, error) {
-	def := fallbackPlatform()
-	if cfg.platform != nil {
-		def = *cfg.platform
-	}
 	items := make([]schedule.Item, len(targets))
 	for i, t := range targets {
 		if err := ctx.Err(); err != nil {
@@ -169,29 +175,34 @@ func scheduleItems(ctx context.Context, targets []Target, cfg *config) ([]schedu
 		if t.LLB == nil {
 			continue
 		}
-		p := def
-		if t.Platform.OS != "" {
-			p = t.Platform
+		ps := cfg.targetPlatforms(t)
+		if len(ps) == 0 {
+			ps = []ocispecs.Platform{fallbackPlatform()}
 		}
-		in := BuildInput{Platform: p}
-		if cfg.epoch != nil {
-			e := *cfg.epoch
-			in.Epoch = &e
-		}
-		st, err := t.graph(ctx, in)
-		if err != nil {
-			continue
-		}
-		d, err := st.Marshal(ctx, llb.Platform(p))
-		if err != nil {
-			continue
-		}
-		for _, dt := range d.Def {
-			key := digest.FromBytes(dt).String()
-			items[i].Work = append(items[i].Work, key)
-			var op pb.Op
-			if op.Unmarshal(dt) == nil && op.GetExec() != nil {
-				items[i].Shared = append(items[i].Shared, key)
+		for _, p := range ps { // one build makes every platform's image
+			in := BuildInput{Platform: p}
+			if cfg.epoch != nil {
+				e := *cfg.epoch
+				in.Epoch = &e
+			}
+			st, err := t.graph(ctx, in)
+			if err != nil {
+				continue
+			}
+			d, err := st.Marshal(ctx, llb.Platform(p))
+			if err != nil {
+				continue
+			}
+			for _, dt := range d.Def {
+				key := digest.FromBytes(dt).String()
+				if slices.Contains(items[i].Work, key) {
+					continue
+				}
+				items[i].Work = append(items[i].Work, key)
+				var op pb.Op
+				if op.Unmarshal(dt) == nil && op.GetExec() != nil {
+					items[i].Shared = append(items[i].Shared, key)
+				}
 			}
 		}
 	}

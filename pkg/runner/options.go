@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"runtime"
@@ -29,7 +30,7 @@ type AfterSolveFunc func(ctx context.Context, c gateway.Client, ref gateway.Refe
 
 type config struct {
 	product      string
-	platform     *ocispecs.Platform // nil: each builder's own
+	platforms    []ocispecs.Platform // nil: each builder's own
 	names        ImageNames
 	parallel     int
 	exports      []Export
@@ -90,14 +91,22 @@ func (c *config) cachePrefix() string {
 	return c.product
 }
 
-// Platform builds every target whose Platform is zero for p; by default
-// each builder's own platform (its first worker's first platform).
-func Platform(p ocispecs.Platform) Option {
+// Platforms builds every target whose Platforms is empty for ps, in
+// that order; by default for each builder's own platform (its first
+// worker's first platform). With two platforms or more, each target is
+// one build whose image is an OCI image index, one manifest per
+// platform, under the target's name, and Solve returns one Result per
+// target and platform (Result.Platform). Each platform needs an OS and an
+// architecture, and may be given once.
+func Platforms(ps ...ocispecs.Platform) Option {
 	return func(c *config) error {
-		if p.OS == "" || p.Architecture == "" {
-			return fmt.Errorf("platform %q: want an OS and an architecture", formatPlatform(p))
+		if len(ps) == 0 {
+			return errors.New("platforms: none given")
 		}
-		c.platform = &p
+		if err := checkPlatforms(ps); err != nil {
+			return err
+		}
+		c.platforms = slices.Clone(ps)
 		return nil
 	}
 }

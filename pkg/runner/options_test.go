@@ -18,15 +18,15 @@ func TestConfig(t *testing.T) {
 		t.Errorf("default exports %v; want image", cfg.exports)
 	}
 	if cfg.parallel < 2 || cfg.progressMode != progressui.QuietMode || cfg.progressOut != nil || cfg.names != DefaultImageNames ||
-		cfg.product != "" || cfg.platform != nil || cfg.cachePrefix() != "runner" {
-		t.Errorf("defaults: parallel %d, progress %q, names %q, product %q, platform %v", cfg.parallel, cfg.progressMode, cfg.names, cfg.product, cfg.platform)
+		cfg.product != "" || cfg.platforms != nil || cfg.cachePrefix() != "runner" {
+		t.Errorf("defaults: parallel %d, progress %q, names %q, product %q, platforms %v", cfg.parallel, cfg.progressMode, cfg.names, cfg.product, cfg.platforms)
 	}
-	cfg, err = newConfig([]Option{Product("minikit"), Platform(ocispecs.Platform{OS: "linux", Architecture: "arm64"}), NameTemplate("example.com/x/{program}:{name}")})
+	cfg, err = newConfig([]Option{Product("minikit"), Platforms(ocispecs.Platform{OS: "linux", Architecture: "arm64"}), NameTemplate("example.com/x/{program}:{name}")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.product != "minikit" || cfg.cachePrefix() != "minikit" || cfg.platform == nil || cfg.platform.Architecture != "arm64" || cfg.names != "example.com/x/{program}:{name}" {
-		t.Errorf("set: product %q, platform %v, names %q", cfg.product, cfg.platform, cfg.names)
+	if cfg.product != "minikit" || cfg.cachePrefix() != "minikit" || len(cfg.platforms) != 1 || cfg.platforms[0].Architecture != "arm64" || cfg.names != "example.com/x/{program}:{name}" {
+		t.Errorf("set: product %q, platforms %v, names %q", cfg.product, cfg.platforms, cfg.names)
 	}
 
 	cfg, err = newConfig([]Option{OCI("o"), Docker("d"), Parallel(3), Progress(os.Stderr, "plain")})
@@ -55,7 +55,9 @@ func TestConfig(t *testing.T) {
 
 	bad := map[string][]Option{
 		"not a positive number":          {Parallel(0)},
-		"want an OS and an architecture": {Platform(ocispecs.Platform{OS: "linux"})},
+		"want an OS and an architecture": {Platforms(ocispecs.Platform{OS: "linux"})},
+		"platforms: none given":          {Platforms()},
+		"linux/arm64/v8 given twice":     {Platforms(ocispecs.Platform{OS: "linux", Architecture: "arm64"}, ocispecs.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"})},
 		"only {name} and {program}":      {NameTemplate("minikit:{tag}")},
 		"template: empty":                {NameTemplate("")},
 		`progress mode "fancy"`:          {Progress(os.Stderr, "fancy")},

@@ -117,3 +117,43 @@ func formatCache(t *testing.T, e client.CacheOptionsEntry) string {
 	w.Flush()
 	return strings.TrimSuffix(b.String(), "\n")
 }
+
+// FuzzParsePlatforms: a --platform list that parses is at least one
+// platform, each with an OS and an architecture, none given twice, and
+// its formatted form parses back to the same platforms; one that does
+// not parse gives none. Seeds: f.Add below and
+// testdata/fuzz/FuzzParsePlatforms.
+func FuzzParsePlatforms(f *testing.F) {
+	for _, s := range []string{"linux/amd64", "linux/amd64,linux/arm64", " linux/arm/v7 , linux/arm64/v8", "linux/aarch64", "linux/x86_64,linux/amd64",
+		"windows(10.0.17763)/amd64", "linux/amd64,,linux/arm64", "arm64", "linux/", "/amd64", "linux/amd64/v2/x", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ps, err := ParsePlatforms(s)
+		if err != nil {
+			if ps != nil {
+				t.Errorf("ParsePlatforms(%q) = %v with error %v", s, ps, err)
+			}
+			return
+		}
+		if len(ps) == 0 {
+			t.Fatalf("ParsePlatforms(%q): no platform, no error", s)
+		}
+		if err := checkPlatforms(ps); err != nil {
+			t.Errorf("ParsePlatforms(%q) = %v: %v", s, ps, err)
+		}
+		keys := make([]string, len(ps))
+		for i, p := range ps {
+			keys[i] = platformKey(p)
+		}
+		again, err := ParsePlatforms(strings.Join(keys, ","))
+		if err != nil {
+			t.Fatalf("ParsePlatforms(%q) = %v, whose form %q does not parse: %v", s, keys, strings.Join(keys, ","), err)
+		}
+		for i, p := range again {
+			if platformKey(p) != keys[i] {
+				t.Errorf("ParsePlatforms(%q): %s parses back as %s", s, keys[i], platformKey(p))
+			}
+		}
+	})
+}

@@ -29,8 +29,14 @@ type BaseImage struct {
 
 // A Result is what solving one target produced. Its JSON names are stable.
 type Result struct {
-	Name   string `json:"name"`
-	Status Status `json:"status"`
+	Name string `json:"name"`
+	// Platform is the platform of this Result's image, os/arch[/variant]
+	// (linux/arm64), when its target was built for several: each then has
+	// one Result per platform, in the order given, which share the
+	// build's outcome and the image index's ImageDigest. Empty for a
+	// target built for one platform.
+	Platform string `json:"platform,omitempty"`
+	Status   Status `json:"status"`
 	// Error is BuildKit's message for a failed or canceled build, and Err
 	// the error itself (Error is its message), for errors.Is and
 	// errors.As: ErrBuilderLost, ErrHostNetworkRefused, a gRPC status.
@@ -44,7 +50,9 @@ type Result struct {
 
 	// ImageName is the name the image was exported under (NameTemplate,
 	// or the first export's own name), ImageDigest its manifest digest
-	// and ConfigDigest its config's. ImageNames lists every name the
+	// (its index's, for several platforms) and ConfigDigest its config's
+	// (as BuildKit's exporter reports it: none for an index; Image has
+	// each platform's). ImageNames lists every name the
 	// exports gave it, ImageDescriptor is its manifest's descriptor.
 	ImageName       string               `json:"image_name,omitempty"`
 	ImageNames      []string             `json:"image_names,omitempty"`
@@ -86,6 +94,10 @@ type Result struct {
 	// done there.
 	Builder     string   `json:"builder,omitempty"`
 	RetriedFrom []string `json:"retried_from,omitempty"`
+
+	// platformResults are a build for several platforms' Image, Run and
+	// Bases, one per platform (splitPlatforms).
+	platformResults []Result
 }
 
 // classify turns a build's outcome into a Status: err is the build's

@@ -27,6 +27,8 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/tonistiigi/fsutil"
+
+	"github.com/minikit/minikit/pkg/measure"
 )
 
 // validName is what a target name must look like to be an image tag and a
@@ -34,7 +36,9 @@ import (
 var validName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 
 // Solve builds every target with c, in parallel, and exports the images.
-// It returns one Result per target, in the order given. A target that
+// It returns one Result per target, in the order given; a target built
+// for several platforms (Platforms) has one per platform, in their
+// order, next to each other. A target that
 // fails, expectedly or not, never stops the others; when ctx is canceled
 // the running builds stop and every target not built is StatusCanceled.
 // When the connection to buildkitd is lost (it does not answer any
@@ -170,16 +174,17 @@ func (b *builderPlatform) get(ctx context.Context) (ocispecs.Platform, error) {
 	return ocispecs.Platform{}, errors.New("the builder's platform: it lists no worker with a platform")
 }
 
-// platform is what t is built for: its own Platform, else the Platform
-// option, else the builder's.
-func (s *solver) platform(ctx context.Context, t Target) (ocispecs.Platform, error) {
-	switch {
-	case t.Platform.OS != "":
-		return t.Platform, nil
-	case s.cfg.platform != nil:
-		return *s.cfg.platform, nil
+// platforms are what t is built for: its own Platforms, else the
+// Platforms option, else the builder's.
+func (s *solver) platforms(ctx context.Context, t Target) ([]ocispecs.Platform, error) {
+	if ps := s.cfg.targetPlatforms(t); len(ps) > 0 {
+		return ps, nil
 	}
-	return s.own.get(ctx)
+	p, err := s.own.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return []ocispecs.Platform{p}, nil
 }
 
 // formatPlatform is os/arch[/variant].
@@ -193,18 +198,44 @@ func formatPlatform(p ocispecs.Platform) string {
 
 // built is what a build function learns, read once the build is over.
 type built struct {
+	mu    sync.Mutex
+	steps stepKinds // status.go; every platform's graph's
+	err   error     // the build function's own error, with its context
+	built bool      // the image was solved (a later error is the hook's)
+	// plats are what each platform's build learns, in the target's
+	// platform order.
+	plats []*platformBuilt
+}
+
+// platformBuilt is what one platform's build learns.
+type platformBuilt struct {
 	bases []BaseImage // the target's images, as resolved
-	steps stepKinds   // status.go
-	err   error       // the build function's own error, with its context
-	built bool        // the image was solved (a later error is the hook's)
 	run   *RunOutcome // the Test option's run (run.go)
 	// baseDiffIDs are the Base image's layers, for Measure (read by the
 	// exporter's output callback, on another goroutine).
 	baseDiffIDs atomic.Pointer[[]string]
 }
 
-// bases returns the Base image's diff IDs, once the build resolved it.
-func (b *built) baseLayers() []string {
+func newBuilt(n int) *built {
+	b := &built{plats: make([]*platformBuilt, n)}
+	for i := range b.plats {
+		b.plats[i] = &platformBuilt{}
+	}
+	return b
+}
+
+// addSteps adds a platform's graph's steps.
+func (b *built) addSteps(steps stepKinds) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.steps == nil {
+		b.steps = stepKinds{}
+	}
+	maps.Copy(b.steps, steps)
+}
+
+// baseLayers returns the Base image's diff IDs, once the build resolved it.
+func (b *platformBuilt) baseLayers() []string {
 	if ids := b.baseDiffIDs.Load(); ids != nil {
 		return *ids
 	}
@@ -226,7 +257,7 @@ func (s *solver) solve(ctx context.Context, t Target) Result {
 	if err := s.hostNetworkRefused(ctx, t); err != nil { // run.go: not worth building
 		return fail(err)
 	}
-	p, err := s.platform(ctx, t)
+	ps, err := s.platforms(ctx, t)
 	if err != nil {
 		return fail(fmt.Errorf("%s: %w", t.Name, err))
 	}
@@ -240,14 +271,14 @@ func (s *solver) solve(ctx context.Context, t Target) Result {
 		return fail(err) // checked by newSolver: not reached
 	}
 	entries := exports.entries
-	var info built
+	info := newBuilt(len(ps))
 	var meter *meter
 	// With a measurement cache, the image is measured in a second pass,
 	// only when its digest is not in the cache (measureLater); not with
 	// NoCache, whose second pass would build the image again.
 	measureLater := s.cfg.measure && s.cfg.measureCache != "" && len(entries) > 0 && !s.cfg.noCache
 	if s.cfg.measure && !measureLater {
-		meter = newMeter(image, s.cfg.measureOpts, info.baseLayers)
+		meter = newMeter(image, s.cfg.measureOpts, ps, info)
 		// First: BuildKit merges the exporters' responses in order, so
 		// the digests reported are the targets' own exports'.
 		entries = append([]client.ExportEntry{meter.entry}, entries...)
@@ -260,7 +291,10 @@ func (s *solver) solve(ctx context.Context, t Target) Result {
 		CacheExports: recipeCache(s.cfg.cacheExports, t.Name, true, s.cfg.cachePrefix()),
 		CacheImports: recipeCache(s.cfg.cacheImports, t.Name, false, s.cfg.cachePrefix()),
 		// Not nil: BuildKit's client copies the cache imports into it.
-		FrontendAttrs: map[string]string{},
+		// The platforms asked for, as buildx passes them: BuildKit checks
+		// the result's against them (exporter/verifier) and warns when
+		// they differ.
+		FrontendAttrs: map[string]string{"platform": platformList(ps)},
 		// Not in buildkitd's build history unless asked (options.go).
 		Internal: !s.cfg.history,
 	}
@@ -284,25 +318,28 @@ func (s *solver) solve(ctx context.Context, t Target) Result {
 	}()
 
 	resp, err := s.c.Build(ctx, opt, s.cfg.product, func(ctx context.Context, gw gateway.Client) (*gateway.Result, error) {
-		res, err := s.build(ctx, gw, t, p, &info, true)
+		res, err := s.build(ctx, gw, t, ps, info, true)
 		info.err = err
 		return res, err
 	}, statusCh)
 	<-drained // Build closed statusCh
 
+	var images []*measure.Image // one per platform
 	if meter != nil {
-		img, merr := meter.finish(err)
+		imgs, merr := meter.finish(err)
 		if err == nil && merr != nil {
 			err = fmt.Errorf("measure %s: %w", t.Name, merr)
 		}
-		res.Image = img
+		images = imgs
 		if err == nil {
-			s.storeMeasure(resp.ExporterResponse[exptypes.ExporterImageDigestKey], img)
+			for i, img := range imgs {
+				s.storeMeasure(resp.ExporterResponse[exptypes.ExporterImageDigestKey], measuredPlatform(ps, i), img)
+			}
 		}
 	}
 	if err == nil && measureLater {
 		m0 := time.Now()
-		res.Image, err = s.measureAgain(ctx, t, p, image, opt, resp.ExporterResponse[exptypes.ExporterImageDigestKey])
+		images, err = s.measureAgain(ctx, t, ps, image, opt, resp.ExporterResponse[exptypes.ExporterImageDigestKey])
 		tr.measured(t.Name, m0) // timings.go
 	}
 	if err == nil {
@@ -317,7 +354,7 @@ func (s *solver) solve(ctx context.Context, t Target) Result {
 	// Tarballs committed, loads into Docker waited for (export.go).
 	res.Outputs, res.Loaded, err = exports.finish(ctx, err)
 	if err != nil {
-		res.Image = nil
+		images = nil
 	}
 
 	res.Status = classify(t, err, ctx.Err() != nil)
@@ -352,14 +389,33 @@ func (s *solver) solve(ctx context.Context, t Target) Result {
 		res.ConfigDigest = resp.ExporterResponse[exptypes.ExporterImageConfigDigestKey]
 		res.ImageDescriptor, _ = imageDescriptor(resp.ExporterResponse) // export.go; nil if unreadable
 	}
-	res.Run = info.run
-	res.Bases = info.bases
+	res.platformResults = make([]Result, len(ps))
+	for i, pb := range info.plats {
+		pr := &res.platformResults[i]
+		pr.Run, pr.Bases = pb.run, pb.bases
+		if i < len(images) {
+			pr.Image = images[i]
+		}
+	}
+	if len(ps) == 1 {
+		res.Image, res.Run, res.Bases = res.platformResults[0].Image, res.platformResults[0].Run, res.platformResults[0].Bases
+		res.platformResults = nil
+	}
 	if info.steps != nil {
 		res.Vertices, res.Cached = tr.counts(info.steps)
 	}
 	res.Profile = tr.profile(start, info.steps) // timings.go
 	res.Duration = time.Since(start)
 	return res
+}
+
+// measuredPlatform is the platform the i-th measurement of a build for
+// ps is chosen by in its image index: "" for a single image.
+func measuredPlatform(ps []ocispecs.Platform, i int) string {
+	if len(ps) < 2 {
+		return ""
+	}
+	return formatPlatform(ps[i])
 }
 
 // A buildError is a build's failure as its build function saw it, with
@@ -370,14 +426,60 @@ type buildError struct{ fn, daemon error }
 func (e *buildError) Error() string   { return e.fn.Error() }
 func (e *buildError) Unwrap() []error { return []error{e.fn, e.daemon} }
 
-// build is the gateway build function of one target: it resolves the
-// base images, solves the target's graph for platform p, runs the
-// AfterSolve hook and the Check, and returns the image with its config.
-func (s *solver) build(ctx context.Context, gw gateway.Client, t Target, p ocispecs.Platform, info *built, hooks bool) (*gateway.Result, error) {
+// build is the gateway build function of one target: for each of its
+// platforms ps, at once, it resolves the base images and solves the
+// target's graph; then it runs the AfterSolve hook and the Check on
+// each platform's image, and returns the images with their configs
+// (imageResult: one image, or one per platform for an image index).
+func (s *solver) build(ctx context.Context, gw gateway.Client, t Target, ps []ocispecs.Platform, info *built, hooks bool) (*gateway.Result, error) {
 	resolver := newConfigCache(gw, s.configs)
 	// With Pull, base images are resolved with force-pull (cold.go).
 	resolver.cfg = s.cfg
-	var base ocispecs.Image // scratch's config is empty
+	var imports []gateway.CacheOptionsEntry
+	if len(s.cfg.cacheImports) > 0 {
+		var err error
+		if imports, err = gatewayCacheImports(gw); err != nil {
+			return nil, err
+		}
+	}
+	images := make([]platformImage, len(ps))
+	err := eachPlatform(ctx, ps, func(ctx context.Context, i int) error {
+		im, err := s.solvePlatform(ctx, gw, resolver, imports, t, ps[i], info, info.plats[i])
+		images[i] = im
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	info.built = true
+	err = eachPlatform(ctx, ps, func(ctx context.Context, i int) error {
+		im := images[i]
+		if hooks && s.cfg.afterSolve != nil {
+			if err := s.cfg.afterSolve(ctx, gw, im.ref, t, im.config); err != nil {
+				return fmt.Errorf("after solving %s: %w", t.Name, err)
+			}
+		}
+		if hooks && s.cfg.test != nil && t.Check != nil {
+			info.plats[i].run = s.runCheck(ctx, gw, im.ref, im.config, im.platform, *t.Check) // run.go
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out, err := imageResult(images) // platforms.go
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", t.Name, err)
+	}
+	return out, nil
+}
+
+// solvePlatform resolves t's base images for platform p and solves its
+// graph for p: the image's root filesystem, its config and its Base's.
+func (s *solver) solvePlatform(ctx context.Context, gw gateway.Client, resolver *configCache, imports []gateway.CacheOptionsEntry,
+	t Target, p ocispecs.Platform, info *built, pb *platformBuilt) (platformImage, error) {
+	im := platformImage{platform: p} // scratch's base config is empty
 	refs := t.Images
 	if t.Base != "" && !slices.Contains(refs, t.Base) {
 		refs = append(slices.Clone(refs), t.Base)
@@ -385,16 +487,16 @@ func (s *solver) build(ctx context.Context, gw gateway.Client, t Target, p ocisp
 	for _, ref := range refs {
 		img, dgst, err := resolver.image(ctx, ref, p)
 		if err != nil {
-			return nil, err
+			return im, err
 		}
-		info.bases = append(info.bases, BaseImage{Ref: ref, Digest: dgst.String(), Labels: maps.Clone(img.Config.Labels)})
+		pb.bases = append(pb.bases, BaseImage{Ref: ref, Digest: dgst.String(), Labels: maps.Clone(img.Config.Labels)})
 		if ref == t.Base {
-			base = img
+			im.base = img
 			ids := make([]string, 0, len(img.RootFS.DiffIDs))
 			for _, d := range img.RootFS.DiffIDs {
 				ids = append(ids, d.String())
 			}
-			info.baseDiffIDs.Store(&ids)
+			pb.baseDiffIDs.Store(&ids)
 		}
 	}
 
@@ -405,50 +507,23 @@ func (s *solver) build(ctx context.Context, gw gateway.Client, t Target, p ocisp
 	}
 	st, err := t.graph(ctx, in)
 	if err != nil {
-		return nil, fmt.Errorf("the graph of %s: %w", t.Name, err)
+		return im, fmt.Errorf("the graph of %s: %w", t.Name, err)
 	}
 	def, err := s.cfg.marshal(ctx, st, p) // cold.go: NoCache, Pull
 	if err != nil {
-		return nil, fmt.Errorf("marshal %s: %w", t.Name, err)
+		return im, fmt.Errorf("marshal %s: %w", t.Name, err)
 	}
-	info.steps = definitionSteps(def.Def)
+	info.addSteps(definitionSteps(def.Def))
 
-	var imports []gateway.CacheOptionsEntry
-	if len(s.cfg.cacheImports) > 0 {
-		if imports, err = gatewayCacheImports(gw); err != nil {
-			return nil, err
-		}
-	}
 	res, err := gw.Solve(ctx, gateway.SolveRequest{Definition: def.ToPB(), Evaluate: true, CacheImports: imports})
 	if err != nil {
-		return nil, err
+		return im, err
 	}
-	ref, err := res.SingleRef()
-	if err != nil {
-		return nil, fmt.Errorf("solve %s: %w", t.Name, err)
+	if im.ref, err = res.SingleRef(); err != nil {
+		return im, fmt.Errorf("solve %s: %w", t.Name, err)
 	}
-
-	info.built = true
-	img := t.Config.Apply(base, t.Base == "", p)
-	if hooks && s.cfg.afterSolve != nil {
-		if err := s.cfg.afterSolve(ctx, gw, ref, t, img); err != nil {
-			return nil, fmt.Errorf("after solving %s: %w", t.Name, err)
-		}
-	}
-	if hooks && s.cfg.test != nil && t.Check != nil {
-		info.run = s.runCheck(ctx, gw, ref, img, p, *t.Check) // run.go
-	}
-	cfg, err := json.Marshal(img)
-	if err != nil {
-		return nil, fmt.Errorf("image config of %s: %w", t.Name, err)
-	}
-	out := gateway.NewResult()
-	out.SetRef(ref)
-	out.AddMeta(exptypes.ExporterImageConfigKey, cfg)
-	if err := markBaseLayers(out, base); err != nil { // epoch.go
-		return nil, fmt.Errorf("%s: %w", t.Name, err)
-	}
-	return out, nil
+	im.config = t.Config.Apply(im.base, t.Base == "", p)
+	return im, nil
 }
 
 // graph calls t's LLB function; a panic in it is its error.

@@ -24,11 +24,13 @@ type Target struct {
 	// for image name templates ({program}); optional: Name stands in for
 	// it when empty.
 	Program string
-	// Platform is what the target is built for; the zero value is the
-	// runner's Platform option, else the builder's own platform (its
+	// Platforms are what the target is built for, in order; empty: the
+	// runner's Platforms option, else the builder's own platform (its
 	// first worker's first platform). The base images are resolved for
-	// it, and the test run's container uses it.
-	Platform ocispecs.Platform
+	// each, and the test run's container uses it. With two or more, the
+	// image is an OCI image index, one manifest per platform, and the
+	// target has one Result per platform (Result.Platform).
+	Platforms []ocispecs.Platform
 
 	// Base is the image the final stage starts from ("" is scratch): its
 	// config is what Config is applied over, and its layers count as the
@@ -47,7 +49,7 @@ type Target struct {
 	// setup error of Solve.
 	Sources []Source
 	// LLB returns the target's graph, given what the build knows once it
-	// started (BuildInput). It is called once per build, and once more,
+	// started (BuildInput). It is called once per build and platform, and once more,
 	// without a resolver, by ScheduleItems when SolveOn spreads targets
 	// over several builders; an error fails the target only.
 	LLB func(ctx context.Context, in BuildInput) (llb.State, error)
@@ -77,7 +79,9 @@ type BuildInput struct {
 	// image once per run): pass it to llb.Image with llb.WithMetaResolver
 	// so that RUN steps get the image's Env and WorkingDir.
 	Resolver llb.ImageMetaResolver
-	// Platform is the target's platform, resolved (never zero).
+	// Platform is the platform this graph is for, resolved (never zero):
+	// a target built for several platforms has its LLB function called
+	// once for each.
 	Platform ocispecs.Platform
 	// Epoch is the SourceDateEpoch option's time, nil without it: what the
 	// final stage creates can be dated with it.

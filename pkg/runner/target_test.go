@@ -162,7 +162,7 @@ func TestTargetValidate(t *testing.T) {
 		"probe port 70000":        {Name: "a", LLB: llbf, Check: &Check{Probe: &Probe{Port: 70000}}},
 		"negative":                {Name: "a", LLB: llbf, Check: &Check{Probe: &Probe{Port: 1, Timeout: -1}}},
 		`probe path "x"`:          {Name: "a", LLB: llbf, Check: &Check{Probe: &Probe{Port: 1, Path: "x"}}},
-		"an architecture":         {Name: "a", LLB: llbf, Platform: ocispecs.Platform{OS: "linux"}},
+		"an architecture":         {Name: "a", LLB: llbf, Platforms: []ocispecs.Platform{{OS: "linux"}}},
 	} {
 		if err := tg.validate(); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%+v: error %v, want %q", tg, err, want)
@@ -237,12 +237,22 @@ func TestPlatformDefault(t *testing.T) {
 		}, nil
 	}}
 	s := &solver{cfg: &config{}, own: bp}
-	if _, err := s.platform(context.Background(), Target{}); err == nil || !strings.Contains(err.Error(), "unavailable") {
+	platform := func(t Target) (ocispecs.Platform, error) {
+		ps, err := s.platforms(context.Background(), t)
+		if err != nil {
+			return ocispecs.Platform{}, err
+		}
+		if len(ps) != 1 {
+			return ocispecs.Platform{}, fmt.Errorf("%d platforms", len(ps))
+		}
+		return ps[0], nil
+	}
+	if _, err := platform(Target{}); err == nil || !strings.Contains(err.Error(), "unavailable") {
 		t.Errorf("failing builder: %v", err)
 	}
 	fail = false
 	for range 2 {
-		p, err := s.platform(context.Background(), Target{})
+		p, err := platform(Target{})
 		if err != nil || p.Architecture != "riscv64" {
 			t.Errorf("builder's platform: %v, %v", p, err)
 		}
@@ -250,12 +260,17 @@ func TestPlatformDefault(t *testing.T) {
 	if calls != 2 {
 		t.Errorf("workers listed %d times, want 2 (the failure, then once)", calls)
 	}
-	if p, _ := s.platform(context.Background(), Target{Platform: ocispecs.Platform{OS: "linux", Architecture: "s390x"}}); p.Architecture != "s390x" {
+	if p, _ := platform(Target{Platforms: []ocispecs.Platform{{OS: "linux", Architecture: "s390x"}}}); p.Architecture != "s390x" {
 		t.Errorf("target's platform: %v", p)
 	}
-	s.cfg.platform = &ocispecs.Platform{OS: "linux", Architecture: "arm64"}
-	if p, _ := s.platform(context.Background(), Target{}); p.Architecture != "arm64" {
+	s.cfg.platforms = []ocispecs.Platform{{OS: "linux", Architecture: "arm64"}}
+	if p, _ := platform(Target{}); p.Architecture != "arm64" {
 		t.Errorf("option's platform: %v", p)
+	}
+	two := []ocispecs.Platform{{OS: "linux", Architecture: "arm64"}, {OS: "linux", Architecture: "amd64"}}
+	s.cfg.platforms = two
+	if ps, err := s.platforms(context.Background(), Target{}); err != nil || !slices.EqualFunc(ps, two, func(a, b ocispecs.Platform) bool { return formatPlatform(a) == formatPlatform(b) }) {
+		t.Errorf("option's platforms: %v, %v; want %v", ps, err, two)
 	}
 	empty := &builderPlatform{list: func(context.Context) ([]*client.WorkerInfo, error) { return nil, nil }}
 	if _, err := empty.get(context.Background()); err == nil {
